@@ -1,0 +1,332 @@
+"""The one validated configuration object that drives every sonomics step.
+
+A study is described by a single YAML file that loads into :class:`StudyConfig`.
+Every default is the setting of Wang et al. 2024 (Front. Oncol. 14:1384105):
+7:3 split, ICC >= 0.85, t-test p < 0.05, |r| > 0.9, LASSO with 10-fold CV,
+5-fold grid search, PCA to 512 deep features, DenseNet121/VGG19/ResNet50 and
+the seven classifiers. Each section is its own model so that the part of the
+code it configures can be read next to its settings.
+
+An invalid value raises :class:`ConfigError` with one line per problem, naming
+the dotted key and what is allowed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+PAPER_CLASSIFIERS = ["LR", "SVM", "RandomForest", "ExtraTrees", "XGBoost", "LightGBM", "MLP"]
+PAPER_BACKBONES = ["densenet121", "vgg19", "resnet50"]
+ICC_FORMS = ["ICC1", "ICC2", "ICC3", "ICC1k", "ICC2k", "ICC3k"]
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or not allowed; the message names the key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(_Section):
+    """Where the cohort is and how its manifest's columns are named."""
+
+    manifest: Path | None = Field(None, description="CSV or XLSX with one row per image")
+    case_id: str = Field("case_id", description="column: unique case (image) id")
+    patient_id: str | None = Field(
+        "patient_id", description="column: patient id (optional; defaults to the case id)"
+    )
+    image: str = Field("image", description="column: image path (relative to the manifest)")
+    mask: str = Field("mask", description="column: lesion mask path of reader 1")
+    mask_reader2: str | None = Field(
+        "mask_reader2", description="column: optional second-reader mask path (for ICC)"
+    )
+    label: str = Field("label", description="column: benign/malignant (or 0/1)")
+    split: str | None = Field(
+        "split", description="column: optional fixed split (train/test/external)"
+    )
+    subtype: str | None = Field(None, description="column: optional histological subtype")
+    spacing: str | None = Field(
+        None, description="column: optional pixel spacing in mm (overrides file headers)"
+    )
+    label_map: dict[str, int] = Field(
+        default_factory=lambda: {"benign": 0, "malignant": 1, "0": 0, "1": 1},
+        description="label text (case-insensitive, trimmed) -> 0 benign / 1 malignant",
+    )
+    mask_label: int | None = Field(
+        None, description="ROI label value in the mask; null = every non-zero pixel"
+    )
+    min_roi_pixels: int = Field(25, ge=1, description="smallest acceptable ROI area, pixels")
+    continuous: list[str] = Field(default_factory=list, description="continuous clinical columns")
+    categorical: list[str] = Field(
+        default_factory=list, description="categorical clinical columns"
+    )
+    synthetic: bool = Field(False, description="the cohort is synthetic (banner on outputs)")
+
+    @field_validator("label_map")
+    @classmethod
+    def _binary_labels(cls, value: dict[str, int]) -> dict[str, int]:
+        bad = {k: v for k, v in value.items() if v not in (0, 1)}
+        if bad:
+            raise ValueError(f"values must be 0 (benign) or 1 (malignant), got {bad}")
+        return {str(k).strip().lower(): int(v) for k, v in value.items()}
+
+    @model_validator(mode="after")
+    def _clinical_disjoint(self) -> DataConfig:
+        both = sorted(set(self.continuous) & set(self.categorical))
+        if both:
+            raise ValueError(f"columns declared both continuous and categorical: {both}")
+        return self
+
+
+class SplitConfig(_Section):
+    """Train/test partition (paper: random 7:3)."""
+
+    test_size: float = Field(0.3, gt=0, lt=1, description="fraction of patients in the test set")
+    seed: int = Field(42, description="random seed of the split")
+    use_manifest_split: bool = Field(
+        True, description="use the manifest's split column when it is present"
+    )
+
+
+class RadiomicsConfig(_Section):
+    """Handcrafted radiomics extraction (pyradiomics) and reader reproducibility."""
+
+    params: Path | None = Field(
+        None, description="pyradiomics parameter YAML; null = the shipped 2D file"
+    )
+    bin_width: float = Field(25.0, gt=0, description="fixed bin width (pyradiomics binWidth)")
+    bin_count: int | None = Field(
+        None, ge=2, description="fixed bin count instead of bin width (null = use bin_width)"
+    )
+    sigma_in_pixels: bool = Field(
+        True, description="LoG sigma in pixels (spacing not applied to filters)"
+    )
+    workers: int = Field(0, ge=0, description="extraction processes (0 = all cores)")
+    scheduler: str | None = Field(
+        None, description="Dask scheduler address (tcp://HOST:PORT) for scale-out"
+    )
+    icc_form: Literal["ICC1", "ICC2", "ICC3", "ICC1k", "ICC2k", "ICC3k"] = Field(
+        "ICC2", description="ICC form used to filter features (ICC2 = two-way random, single)"
+    )
+    icc_threshold: float = Field(0.85, ge=0, le=1, description="keep features with ICC >= this")
+    perturbation: bool = Field(
+        True, description="pseudo-reader (perturbation ICC) when no second-reader mask exists"
+    )
+    icc_subset: int | None = Field(
+        100, ge=3, description="cases used for ICC (paper: 100 random patients); null = all"
+    )
+
+
+class SelectionConfig(_Section):
+    """Feature selection chain (paper 2.6)."""
+
+    univariate_test: Literal["welch", "mannwhitney"] = Field(
+        "welch", description="two-sample test between classes"
+    )
+    p_threshold: float = Field(0.05, gt=0, le=1, description="keep features with p < this")
+    corr_threshold: float = Field(0.9, gt=0, le=1, description="|Pearson r| above which to prune")
+    greedy_max_features: int = Field(
+        64, ge=1, description="greedy elimination stops at this many features"
+    )
+    greedy_mean_r: float = Field(
+        0.5, ge=0, le=1, description="greedy elimination also stops when max mean |r| < this"
+    )
+    lasso_folds: int = Field(10, ge=2, description="folds of the LASSO cross-validation")
+
+
+class ModelsConfig(_Section):
+    """Classifiers and the clinical model (paper 2.7)."""
+
+    classifiers: list[str] = Field(default_factory=lambda: list(PAPER_CLASSIFIERS))
+    cv_folds: int = Field(5, ge=2, description="folds of the grid search")
+    clinical_p: float = Field(
+        0.05, gt=0, le=1, description="multivariable p below which a clinical factor is kept"
+    )
+
+    @field_validator("classifiers")
+    @classmethod
+    def _known_classifiers(cls, value: list[str]) -> list[str]:
+        unknown = [c for c in value if c not in PAPER_CLASSIFIERS]
+        if unknown:
+            raise ValueError(f"unknown classifiers {unknown}; allowed: {PAPER_CLASSIFIERS}")
+        if not value:
+            raise ValueError("at least one classifier is needed")
+        return value
+
+
+class DeepConfig(_Section):
+    """CNN transfer learning and deep features (paper 2.5)."""
+
+    profile: Literal["quick", "paper"] = Field("paper", description="hardware profile")
+    backbones: list[str] = Field(default_factory=lambda: list(PAPER_BACKBONES))
+    weights: dict[str, Path] = Field(
+        default_factory=dict,
+        description="backbone -> local ImageNet weight file (else torchvision cache, else random)",
+    )
+    input_size: int = Field(224, ge=32, description="square input size in pixels")
+    crop_margin: float = Field(
+        0.0, ge=0, description="margin around the ROI bounding box, fraction of its size"
+    )
+    vertical_flip: bool = Field(False, description="vertical-flip augmentation (paper profile: on)")
+    normalisation: Literal["per_image", "train_stats"] = Field(
+        "per_image", description="z-score per image or with training-set mean/SD"
+    )
+    epochs: int = Field(30, ge=1)
+    batch_size: int = Field(16, ge=1)
+    learning_rate: float = Field(1e-4, gt=0)
+    warmup_epochs: int = Field(0, ge=0)
+    optimizer: Literal["adamw", "sgd"] = Field("adamw")
+    weight_decay: float = Field(1e-4, ge=0)
+    val_fraction: float = Field(0.15, gt=0, lt=0.5, description="validation carved from training")
+    early_stopping: int = Field(8, ge=1, description="epochs without validation gain before stop")
+    pca_components: int = Field(512, ge=1, description="PCA components of the deep features")
+    feature_map: bool = Field(
+        False, description="use the flattened last feature map instead of pooled features"
+    )
+    device: Literal["auto", "cpu", "cuda", "mps"] = Field("auto")
+
+    @field_validator("backbones")
+    @classmethod
+    def _non_empty(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("at least one backbone is needed")
+        return [v.lower() for v in value]
+
+
+class StudyConfig(_Section):
+    """A whole study: cohort, split, radiomics, selection, models, deep learning."""
+
+    name: str = Field("sonomics study", description="title used in reports")
+    out: Path = Field(Path("runs/study"), description="run directory")
+    seed: int = Field(42, description="global seed (models, CV folds, CNN)")
+    data: DataConfig = Field(default_factory=DataConfig)
+    split: SplitConfig = Field(default_factory=SplitConfig)
+    radiomics: RadiomicsConfig = Field(default_factory=RadiomicsConfig)
+    selection: SelectionConfig = Field(default_factory=SelectionConfig)
+    models: ModelsConfig = Field(default_factory=ModelsConfig)
+    deep: DeepConfig = Field(default_factory=DeepConfig)
+
+    # ----------------------------------------------------------------- I/O
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], base_dir: Path | None = None) -> StudyConfig:
+        """Validate a mapping; relative paths are taken relative to ``base_dir``."""
+        try:
+            cfg = cls.model_validate(raw or {})
+        except ValidationError as exc:
+            raise ConfigError(_format_errors(exc)) from None
+        if base_dir is not None:
+            cfg = cfg.resolved_against(base_dir)
+        return cfg
+
+    @classmethod
+    def load(cls, path: str | Path) -> StudyConfig:
+        """Read and validate a YAML config file."""
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+        if raw is not None and not isinstance(raw, dict):
+            raise ConfigError(f"{path}: top level must be a mapping of settings")
+        return cls.from_dict(raw or {}, base_dir=path.parent)
+
+    def resolved_against(self, base_dir: Path) -> StudyConfig:
+        """Copy with the manifest, out and parameter paths made absolute."""
+        def absolute(p: Path | None) -> Path | None:
+            if p is None or p.is_absolute():
+                return p
+            return (base_dir / p).resolve()
+
+        cfg = self.model_copy(deep=True)
+        cfg.data.manifest = absolute(cfg.data.manifest)
+        cfg.radiomics.params = absolute(cfg.radiomics.params)
+        cfg.out = absolute(cfg.out) or cfg.out
+        cfg.deep.weights = {k: absolute(v) for k, v in cfg.deep.weights.items()}
+        return cfg
+
+    def to_yaml(self) -> str:
+        """The resolved config as YAML (written into every run directory)."""
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+def _format_errors(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown setting (check the spelling; `sonomics init` writes every key)"
+        elif err["type"] == "literal_error" and "expected" in err.get("ctx", {}):
+            msg = f"must be one of {err['ctx']['expected']}"
+        lines.append(f"config key '{key}': {msg} (got {err.get('input')!r})")
+    return "\n".join(lines)
+
+
+def apply_profile(cfg: StudyConfig, profile: str) -> StudyConfig:
+    """Return a copy with the hardware profile's deep-learning settings applied.
+
+    ``quick`` (CPU, demo): one backbone, 128-px input, few epochs.
+    ``paper``: the three backbones, 224 px, full schedule, vertical flips as in the paper.
+    """
+    cfg = cfg.model_copy(deep=True)
+    if profile == "quick":
+        cfg.deep.profile = "quick"
+        cfg.deep.backbones = cfg.deep.backbones[:1] if cfg.deep.backbones else ["densenet121"]
+        cfg.deep.input_size = 128
+        cfg.deep.epochs = min(cfg.deep.epochs, 4)
+        cfg.deep.early_stopping = min(cfg.deep.early_stopping, 4)
+        cfg.deep.batch_size = 32
+        cfg.deep.learning_rate = 3e-4
+    elif profile == "paper":
+        cfg.deep.profile = "paper"
+        cfg.deep.backbones = list(PAPER_BACKBONES)
+        cfg.deep.input_size = 224
+        cfg.deep.vertical_flip = True
+    else:
+        raise ConfigError(f"config key 'deep.profile': must be one of ['quick', 'paper'] "
+                          f"(got {profile!r})")
+    return cfg
+
+
+def config_template(manifest: Path | None = None, out: Path | None = None) -> str:
+    """A commented YAML config holding every key with its default and meaning.
+
+    ``sonomics init DIR --manifest PATH`` writes this, so that
+    ``datasets convert`` -> ``init --manifest`` -> ``run`` needs no hand editing.
+    """
+    cfg = StudyConfig()
+    if manifest is not None:
+        cfg.data.manifest = manifest
+    if out is not None:
+        cfg.out = out
+    lines = [
+        "# sonomics study configuration. Defaults are the settings of Wang et al. 2024",
+        "# (Front. Oncol. 14:1384105). Relative paths are relative to this file.",
+        "# Validate the cohort with `sonomics validate THIS_FILE`, run it with `sonomics run`.",
+        "",
+    ]
+    dumped = cfg.model_dump(mode="json")
+    top_fields = StudyConfig.model_fields
+    for name, field in top_fields.items():
+        value = dumped[name]
+        section_cls = field.annotation if isinstance(value, dict) else None
+        if isinstance(value, dict) and isinstance(section_cls, type):
+            lines.append(f"{name}:  # {section_cls.__doc__.strip().splitlines()[0]}")
+            for key, sub in section_cls.model_fields.items():
+                text = yaml.safe_dump({key: value[key]}, default_flow_style=True,
+                                      sort_keys=False).strip()[1:-1]
+                note = f"  # {sub.description}" if sub.description else ""
+                lines.append(f"  {text}{note}")
+        else:
+            text = yaml.safe_dump({name: value}, default_flow_style=True).strip()[1:-1]
+            note = f"  # {field.description}" if field.description else ""
+            lines.append(f"{text}{note}")
+        lines.append("")
+    return "\n".join(lines)

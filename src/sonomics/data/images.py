@@ -1,0 +1,193 @@
+"""Reading ultrasound images and lesion masks into plain 2D arrays.
+
+Every reader returns a single-channel ``float32`` array (rows x columns) plus
+the pixel spacing in millimetres. Choices, documented for users:
+
+* Colour (RGB/RGBA/palette) becomes one channel by ITU-R BT.601 luminance,
+  ``Y = 0.299 R + 0.587 G + 0.114 B`` (what PIL's ``"L"`` conversion does),
+  computed in floating point; an alpha channel is composited onto black, so a
+  transparent background reads as 0.
+* 16-bit images keep their full range (no rescaling to 8 bit).
+* ``float32`` is deliberate: with numpy 2, pyradiomics computes wrong texture
+  features for ``uint8`` input (its bin edges overflow), so nothing downstream
+  ever sees an unsigned 8-bit array.
+* JPEG/TIFF EXIF orientation is applied, as a viewer would show the image.
+* Spacing comes from DICOM ``PixelSpacing`` / NIfTI / NRRD headers; PNG, JPEG,
+  BMP and TIFF have none, so the spacing is 1.0 (pixels) unless the manifest
+  gives a spacing column.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+RASTER_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
+DICOM_SUFFIXES = {".dcm", ".dicom"}
+ITK_SUFFIXES = {".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd"}
+SUPPORTED = sorted(RASTER_SUFFIXES | DICOM_SUFFIXES | ITK_SUFFIXES)
+
+#: images with more pixels than this are refused rather than loaded (memory bound)
+MAX_PIXELS = 40_000_000
+
+
+class ImageReadError(ValueError):
+    """An image or mask file cannot be read as a 2D picture."""
+
+
+@dataclass(frozen=True)
+class LoadedImage:
+    """A 2D image as float32 with its pixel spacing (row, column) in mm."""
+
+    array: np.ndarray
+    spacing: tuple[float, float]
+    spacing_source: str  # "header", "manifest" or "default"
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.array.shape  # type: ignore[return-value]
+
+
+def suffix_of(path: Path) -> str:
+    name = path.name.lower()
+    return ".nii.gz" if name.endswith(".nii.gz") else path.suffix.lower()
+
+
+def read_image(path: str | Path) -> LoadedImage:
+    """Read one image file as a single-channel float32 array with its spacing."""
+    path = Path(path)
+    if not path.exists():
+        raise ImageReadError(f"file not found: {path}")
+    if path.stat().st_size == 0:
+        raise ImageReadError(f"file is empty (0 bytes): {path}")
+    suffix = suffix_of(path)
+    if suffix in RASTER_SUFFIXES:
+        array, spacing, source = _read_raster(path), (1.0, 1.0), "default"
+    elif suffix in DICOM_SUFFIXES:
+        array, spacing, source = _read_dicom(path)
+    elif suffix in ITK_SUFFIXES:
+        array, spacing, source = _read_itk(path)
+    else:
+        raise ImageReadError(f"unsupported file type '{suffix}' ({path.name}); "
+                             f"supported: {', '.join(SUPPORTED)}")
+    if array.ndim != 2 or min(array.shape) < 2:
+        raise ImageReadError(f"not a 2D image (shape {array.shape}): {path}")
+    if not np.isfinite(array).all():
+        raise ImageReadError(f"image holds NaN or infinite pixel values: {path}")
+    return LoadedImage(np.ascontiguousarray(array, dtype=np.float32), spacing, source)
+
+
+def read_mask(path: str | Path, label: int | None = None) -> np.ndarray:
+    """Read a mask file as a boolean array: ``label`` pixels, or every non-zero pixel.
+
+    Colour masks are reduced with the same luminance as images, so a white-on-black
+    RGB(A) mask works; a mask is only ever compared with 0 or with ``label``.
+    """
+    array = read_image(path).array
+    if label is None:
+        return array > 0
+    return np.isclose(array, float(label))
+
+
+def _check_size(width: int, height: int, path: Path) -> None:
+    if width * height > MAX_PIXELS:
+        raise ImageReadError(
+            f"image too large ({width}x{height} = {width * height:,} pixels; limit "
+            f"{MAX_PIXELS:,}): {path}. Downsample it, or crop it to the scan area.")
+
+
+def _read_raster(path: Path) -> np.ndarray:
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+    try:
+        with Image.open(path) as img:
+            _check_size(img.width, img.height, path)
+            img = ImageOps.exif_transpose(img)
+            img.load()
+            return _to_grey(img)
+    except ImageReadError:
+        raise
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise ImageReadError(f"unreadable or truncated image ({exc}): {path}") from None
+    except Image.DecompressionBombError as exc:  # pragma: no cover - guarded by _check_size
+        raise ImageReadError(f"image too large ({exc}): {path}") from None
+
+
+def _to_grey(img) -> np.ndarray:
+    mode = img.mode
+    if mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+        mode = img.mode
+    if mode in ("1", "L", "I", "F", "I;16", "I;16B", "I;16L", "I;16N"):
+        return np.asarray(img, dtype=np.float32)
+    if mode == "LA":
+        arr = np.asarray(img, dtype=np.float32)
+        return arr[..., 0] * (arr[..., 1] / 255.0)
+    if mode not in ("RGB", "RGBA"):
+        img = img.convert("RGBA" if "A" in mode else "RGB")
+    arr = np.asarray(img, dtype=np.float32)
+    grey = arr[..., 0] * 0.299 + arr[..., 1] * 0.587 + arr[..., 2] * 0.114
+    if arr.shape[-1] == 4:
+        grey = grey * (arr[..., 3] / 255.0)
+    return grey
+
+
+def _read_dicom(path: Path) -> tuple[np.ndarray, tuple[float, float], str]:
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    try:
+        ds = pydicom.dcmread(path)
+    except (InvalidDicomError, OSError, ValueError) as exc:
+        raise ImageReadError(f"unreadable DICOM ({exc}): {path}") from None
+    if "PixelData" not in ds:
+        raise ImageReadError(f"DICOM has no pixel data: {path}")
+    try:
+        arr = ds.pixel_array.astype(np.float32)
+    except Exception as exc:  # noqa: BLE001 - pydicom raises many types for bad pixel data
+        raise ImageReadError(f"DICOM pixel data cannot be decoded ({exc}): {path}") from None
+    photometric = str(getattr(ds, "PhotometricInterpretation", "MONOCHROME2"))
+    if arr.ndim == 3 and arr.shape[-1] in (3, 4) and "MONOCHROME" not in photometric:
+        arr = arr[..., 0] * 0.299 + arr[..., 1] * 0.587 + arr[..., 2] * 0.114
+    elif arr.ndim == 3 and arr.shape[0] == 1:
+        arr = arr[0]
+    if photometric == "MONOCHROME1":
+        arr = arr.max() - arr
+    slope = float(getattr(ds, "RescaleSlope", 1) or 1)
+    intercept = float(getattr(ds, "RescaleIntercept", 0) or 0)
+    arr = arr * slope + intercept
+    spacing_tag = getattr(ds, "PixelSpacing", None) or getattr(
+        ds, "ImagerPixelSpacing", None)
+    if spacing_tag is None:
+        region = getattr(ds, "SequenceOfUltrasoundRegions", None)
+        if region:  # ultrasound regions give cm per pixel
+            r = region[0]
+            dx, dy = getattr(r, "PhysicalDeltaX", None), getattr(r, "PhysicalDeltaY", None)
+            if dx and dy:
+                return arr, (abs(float(dy)) * 10.0, abs(float(dx)) * 10.0), "header"
+        return arr, (1.0, 1.0), "default"
+    return arr, (float(spacing_tag[0]), float(spacing_tag[1])), "header"
+
+
+def _read_itk(path: Path) -> tuple[np.ndarray, tuple[float, float], str]:
+    import SimpleITK as sitk
+
+    try:
+        img = sitk.ReadImage(str(path))
+    except RuntimeError as exc:
+        raise ImageReadError(f"unreadable image ({str(exc).strip().splitlines()[-1]}): "
+                             f"{path}") from None
+    if img.GetNumberOfComponentsPerPixel() > 1:
+        img = sitk.VectorIndexSelectionCast(img, 0)
+    arr = sitk.GetArrayFromImage(img)
+    spacing = img.GetSpacing()
+    if arr.ndim == 3:
+        if arr.shape[0] != 1:
+            raise ImageReadError(f"volume with {arr.shape[0]} slices, expected one 2D slice: "
+                                 f"{path}")
+        arr = arr[0]
+    # SimpleITK spacing is (x, y[, z]) = (column, row)
+    return arr.astype(np.float32), (float(spacing[1]), float(spacing[0])), "header"

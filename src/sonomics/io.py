@@ -1,0 +1,92 @@
+"""Small file helpers shared by every stage: atomic writes and table output.
+
+A run can be killed at any moment (SIGKILL included), so nothing is ever
+written in place: data goes to a temporary file in the same folder and is
+renamed over the target, which POSIX makes atomic. A reader therefore sees
+either the old file or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pandas as pd
+
+
+@contextmanager
+def atomic_path(target: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; rename it over ``target`` on success."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        with open(tmp_path, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp_path, target)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def atomic_write_bytes(target: str | Path, data: bytes) -> Path:
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(data)
+    return Path(target)
+
+
+def atomic_write_text(target: str | Path, text: str) -> Path:
+    return atomic_write_bytes(target, text.encode("utf-8"))
+
+
+def write_parquet(df: pd.DataFrame, target: str | Path) -> Path:
+    """Write a DataFrame as Parquet atomically."""
+    with atomic_path(target) as tmp:
+        df.to_parquet(tmp, index=True)
+    return Path(target)
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def to_markdown(df: pd.DataFrame, index: bool = False, floatfmt: str = ".3f") -> str:
+    """A GitHub-flavoured Markdown table (no optional `tabulate` dependency)."""
+    frame = df.reset_index() if index else df
+
+    def fmt(v: object) -> str:
+        if isinstance(v, float):
+            return "" if pd.isna(v) else format(v, floatfmt)
+        return "" if v is None else str(v).replace("|", "\\|")
+
+    header = "| " + " | ".join(str(c) for c in frame.columns) + " |"
+    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
+    rows = ["| " + " | ".join(fmt(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([header, rule, *rows]) + "\n"
+
+
+def write_table(df: pd.DataFrame, out_dir: str | Path, name: str, *, index: bool = False,
+                title: str | None = None, note: str | None = None) -> Path:
+    """Write ``name.csv`` and ``name.md`` into ``out_dir`` (atomically); return the CSV path."""
+    out_dir = Path(out_dir)
+    csv_path = out_dir / f"{name}.csv"
+    atomic_write_text(csv_path, df.to_csv(index=index))
+    md = ""
+    if title:
+        md += f"## {title}\n\n"
+    md += to_markdown(df, index=index)
+    if note:
+        md += f"\n{note}\n"
+    atomic_write_text(out_dir / f"{name}.md", md)
+    return csv_path
