@@ -147,6 +147,10 @@ class ModelsConfig(_Section):
     clinical_p: float = Field(
         0.05, gt=0, le=1, description="multivariable p below which a clinical factor is kept"
     )
+    univariable_p: float = Field(
+        0.05, gt=0, le=1,
+        description="univariable p below which a clinical variable enters the multivariable model",
+    )
 
     @field_validator("classifiers")
     @classmethod

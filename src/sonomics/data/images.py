@@ -79,12 +79,33 @@ def read_image(path: str | Path) -> LoadedImage:
     return LoadedImage(np.ascontiguousarray(array, dtype=np.float32), spacing, source)
 
 
+#: separator of several mask files that together form one ROI (BUSI's NAME_mask_1.png, …)
+MASK_SEPARATOR = "|"
+
+
 def read_mask(path: str | Path, label: int | None = None) -> np.ndarray:
     """Read a mask file as a boolean array: ``label`` pixels, or every non-zero pixel.
 
     Colour masks are reduced with the same luminance as images, so a white-on-black
     RGB(A) mask works; a mask is only ever compared with 0 or with ``label``.
+    Several files joined by ``|`` are read as one ROI (their union); they must
+    have the same size.
     """
+    parts = str(path).split(MASK_SEPARATOR)
+    masks = [_read_one_mask(p, label) for p in parts]
+    for p, m in zip(parts[1:], masks[1:], strict=True):
+        if m.shape != masks[0].shape:
+            raise ImageReadError(f"mask parts differ in size ({masks[0].shape} vs {m.shape}): {p}")
+    return np.logical_or.reduce(masks) if len(masks) > 1 else masks[0]
+
+
+def mask_values(path: str | Path) -> np.ndarray:
+    """The distinct pixel values of a mask file (for spotting stray labels)."""
+    parts = str(path).split(MASK_SEPARATOR)
+    return np.unique(np.concatenate([np.unique(read_image(p).array) for p in parts]))
+
+
+def _read_one_mask(path: str | Path, label: int | None) -> np.ndarray:
     array = read_image(path).array
     if label is None:
         return array > 0

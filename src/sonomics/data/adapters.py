@@ -1,0 +1,167 @@
+"""Adapters that turn public ultrasound datasets into a sonomics manifest.
+
+Each adapter reads a dataset in its published layout and writes one manifest
+CSV (nothing else: images stay where they are; paths in the manifest are
+absolute). The manifest uses sonomics' default column names, so
+``sonomics init DIR --manifest MANIFEST`` produces a config that runs as is.
+
+* ``breast-lesions-usg`` — BrEaST-Lesions-USG (Pawłowska et al., Sci. Data 2024,
+  CC BY 4.0): the clinical xlsx, ``caseNNN.png`` + ``caseNNN_tumor.png``.
+  "not available"/"not applicable" become missing; the 4 "normal" cases (no
+  lesion) are excluded; the one tumour mask with a stray grey value (75, two
+  pixels, case010) is handled by reading every non-zero pixel as ROI, which
+  validation reports as a warning. Pixel size (cm in the xlsx) becomes
+  ``spacing_mm``. BI-RADS is kept as ``birads`` — the radiologist's verdict, a
+  comparator, not a clinical predictor.
+* ``bus-bra`` — BUS-BRA (Gómez-Flores et al., Med. Phys. 2024): ``bus_data.csv``
+  where ``Case`` is the patient (several images per patient); BI-RADS, device,
+  side and the official 5-fold partition are kept as columns.
+* ``busi`` — BUSI (Al-Dhabyani et al., Data in Brief 2020): ``benign/``,
+  ``malignant/``, ``normal/`` with ``NAME.png``, ``NAME_mask.png`` and extra
+  ``NAME_mask_1.png``… which are merged into one ROI (joined with ``|``);
+  normal images are excluded. BUSI has no clinical variables.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+
+from sonomics.data.images import MASK_SEPARATOR
+from sonomics.io import atomic_path
+
+
+class AdapterError(ValueError):
+    """The source folder does not have the dataset's published layout."""
+
+
+def _require(path: Path, what: str) -> Path:
+    if not path.exists():
+        raise AdapterError(f"{what} not found: {path}")
+    return path
+
+
+def _na(value: object) -> object:
+    if isinstance(value, str) and value.strip().lower() in ("not available", "not applicable"):
+        return pd.NA
+    return value
+
+
+def convert_breast_lesions_usg(src: Path) -> pd.DataFrame:
+    """Manifest rows for BrEaST-Lesions-USG (252 lesions: benign + malignant)."""
+    xlsx = sorted(src.glob("*.xlsx"))
+    if not xlsx:
+        raise AdapterError(f"no clinical .xlsx in {src} (expected "
+                           "BrEaST-Lesions-USG-clinical-data-*.xlsx)")
+    folder = next((p for p in src.iterdir() if p.is_dir() and "images" in p.name.lower()), src)
+    data = pd.read_excel(xlsx[0], sheet_name=0)
+    needed = {"CaseID", "Image_filename", "Mask_tumor_filename", "Classification"}
+    missing = needed - set(data.columns)
+    if missing:
+        raise AdapterError(f"{xlsx[0].name} lacks columns {sorted(missing)}")
+    data = data[data["Classification"].astype(str).str.strip().str.lower() != "normal"]
+    data = data.map(_na)
+    out = pd.DataFrame({
+        "case_id": data["Image_filename"].str.replace(".png", "", regex=False),
+        "image": [str(_require(folder / f, "image")) for f in data["Image_filename"]],
+        "mask": [MASK_SEPARATOR.join(str(_require(folder / m.strip(), "mask"))
+                                     for m in str(f).split("&"))
+                 for f in data["Mask_tumor_filename"]],
+        "label": data["Classification"].str.strip().str.lower(),
+        "subtype": data.get("Diagnosis"),
+        "spacing_mm": pd.to_numeric(data["Pixel_size"], errors="coerce") * 10.0,
+        "age": pd.to_numeric(data["Age"], errors="coerce"),
+    })
+    out["patient_id"] = out["case_id"]
+    for src_col, dst in [("Shape", "shape"), ("Margin", "margin"),
+                         ("Echogenicity", "echogenicity"),
+                         ("Posterior_features", "posterior_features"), ("Halo", "halo"),
+                         ("Calcifications", "calcifications"),
+                         ("Skin_thickening", "skin_thickening"),
+                         ("Tissue_composition", "tissue_composition"), ("BIRADS", "birads"),
+                         ("Verification", "verification")]:
+        if src_col in data:
+            out[dst] = data[src_col].astype("string").str.strip()
+    return out.reset_index(drop=True)
+
+
+def convert_bus_bra(src: Path) -> pd.DataFrame:
+    """Manifest rows for BUS-BRA (1,875 images of 1,064 patients)."""
+    table = pd.read_csv(_require(src / "bus_data.csv", "bus_data.csv"))
+    folds_path = src / "5-fold-cv.csv"
+    folds = (pd.read_csv(folds_path).set_index("ID")["kFold"] if folds_path.exists()
+             else pd.Series(dtype=float))
+    images, masks = src / "Images", src / "Masks"
+    out = pd.DataFrame({
+        "case_id": table["ID"],
+        "patient_id": table["Case"].map(lambda c: f"patient_{int(c):04d}"),
+        "image": [str(_require(images / f"{i}.png", "image")) for i in table["ID"]],
+        "mask": [str(_require(masks / f"mask_{i.removeprefix('bus_')}.png", "mask"))
+                 for i in table["ID"]],
+        "label": table["Pathology"].str.strip().str.lower(),
+        "subtype": table["Histology"],
+        "birads": table["BIRADS"].astype(str),
+        "device": table["Device"],
+        "side": table["Side"],
+    })
+    out["fold5"] = table["ID"].map(folds).astype("Int64")
+    return out
+
+
+_BUSI_MASK = re.compile(r"^(?P<stem>.+)_mask(?:_(?P<k>\d+))?$")
+
+
+def convert_busi(src: Path) -> pd.DataFrame:
+    """Manifest rows for BUSI (normal images excluded; extra masks merged)."""
+    rows = []
+    for cls in ("benign", "malignant"):
+        folder = _require(src / cls, f"BUSI folder '{cls}/'")
+        masks: dict[str, list[Path]] = {}
+        images: dict[str, Path] = {}
+        for f in sorted(folder.iterdir()):
+            if f.suffix.lower() != ".png":
+                continue
+            m = _BUSI_MASK.match(f.stem)
+            if m:
+                masks.setdefault(m.group("stem"), []).append(f)
+            else:
+                images[f.stem] = f
+        for stem, img in sorted(images.items()):
+            parts = sorted(masks.get(stem, []), key=lambda p: (len(p.stem), p.stem))
+            rows.append({"case_id": f"{cls}_{stem}".replace(" ", "_").replace("(", "")
+                         .replace(")", ""),
+                         "image": str(img),
+                         "mask": MASK_SEPARATOR.join(str(p) for p in parts),
+                         "label": cls})
+    if not rows:
+        raise AdapterError(f"no BUSI images found under {src}/benign and {src}/malignant")
+    out = pd.DataFrame(rows)
+    out["patient_id"] = out["case_id"]
+    return out
+
+
+ADAPTERS: dict[str, Callable[[Path], pd.DataFrame]] = {
+    "breast-lesions-usg": convert_breast_lesions_usg,
+    "bus-bra": convert_bus_bra,
+    "busi": convert_busi,
+}
+
+
+def convert_dataset(name: str, src: str | Path, out: str | Path) -> tuple[Path, pd.DataFrame]:
+    """Run one adapter and write its manifest to ``out`` (a .csv file or a folder)."""
+    if name not in ADAPTERS:
+        raise AdapterError(f"unknown dataset '{name}'; known: {', '.join(ADAPTERS)}")
+    src = Path(src)
+    if not src.is_dir():
+        raise AdapterError(f"source folder not found: {src}")
+    frame = ADAPTERS[name](src)
+    first = ["case_id", "patient_id", "image", "mask", "label"]
+    frame = frame[first + [c for c in frame.columns if c not in first]]
+    out = Path(out)
+    path = out if out.suffix.lower() == ".csv" else out / "manifest.csv"
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False)
+    return path, frame

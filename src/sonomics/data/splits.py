@@ -1,0 +1,86 @@
+"""Train/test partition: seeded, stratified by class, grouped by patient.
+
+The paper splits its 526 patients at random 7:3. When a patient contributes
+several images (BUS-BRA), all of them go to the same side: the split is made
+on patients, stratified on the patient's label (malignant if any of their
+lesions is), so no patient is on both sides. A manifest split column
+(``train``/``test``/``external``) overrides the random split; an ``external``
+set is evaluated like the test set but reported separately.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from sonomics.config import SplitConfig
+from sonomics.io import atomic_write_text
+
+
+class SplitError(ValueError):
+    """The requested split cannot be made."""
+
+
+def make_split(table: pd.DataFrame, cfg: SplitConfig) -> pd.Series:
+    """Return ``case_id -> "train" | "test" | "external"`` for the rows of ``table``.
+
+    ``table`` needs ``patient_id`` and ``label`` columns (a Cohort table); when it
+    has a ``split`` column with a value on every row and ``cfg.use_manifest_split``,
+    that split is used as given after checking it keeps patients on one side.
+    """
+    if "split" in table and cfg.use_manifest_split and table["split"].notna().any():
+        given = table["split"]
+        if given.isna().any():
+            missing = ", ".join(map(str, given.index[given.isna()][:5]))
+            raise SplitError(f"the manifest's split column is empty for some cases ({missing}…); "
+                             "fill it for every case or remove it")
+        split = given.astype(str).rename("split")
+        _check_grouping(table, split)
+        if (split == "train").sum() == 0:
+            raise SplitError("the manifest's split column has no 'train' case")
+        return split
+
+    labels = table["label"].astype(int)
+    patients = table["patient_id"].astype(str)
+    patient_label = labels.groupby(patients).max()
+    counts = patient_label.value_counts()
+    n_test = int(np.ceil(cfg.test_size * len(patient_label)))
+    if len(counts) < 2 or counts.min() < 2 or n_test < 2 or len(patient_label) - n_test < 2:
+        raise SplitError(f"too few patients per class to split {1 - cfg.test_size:.0%}:"
+                         f"{cfg.test_size:.0%} with stratification "
+                         f"(patients per class: {counts.to_dict()})")
+    _, test_p = train_test_split(
+        patient_label.index.to_numpy(), test_size=cfg.test_size, random_state=cfg.seed,
+        stratify=patient_label.to_numpy(), shuffle=True)
+    side = pd.Series("train", index=patient_label.index)
+    side.loc[test_p] = "test"
+    return pd.Series(side.loc[patients].to_numpy(), index=table.index, name="split")
+
+
+def _check_grouping(table: pd.DataFrame, split: pd.Series) -> None:
+    sides = split.groupby(table["patient_id"].astype(str)).nunique()
+    mixed = sides.index[sides > 1].tolist()
+    if mixed:
+        raise SplitError(f"patients on both sides of the manifest's split: {mixed[:5]} — "
+                         "all images of a patient must be on one side")
+
+
+def split_summary(table: pd.DataFrame, split: pd.Series) -> pd.DataFrame:
+    """Counts of cases, patients and malignant cases per side."""
+    frame = table.assign(split=split)
+    out = frame.groupby("split").agg(cases=("label", "size"),
+                                     patients=("patient_id", "nunique"),
+                                     malignant=("label", "sum"))
+    out["malignant_fraction"] = (out["malignant"] / out["cases"]).round(3)
+    return out.reset_index()
+
+
+def write_split(table: pd.DataFrame, split: pd.Series, path: str | Path) -> Path:
+    """Write ``split.csv`` (case_id, patient_id, label, split) atomically."""
+    frame = pd.DataFrame({"patient_id": table["patient_id"], "label": table["label"].astype(int),
+                          "split": split})
+    frame.index.name = "case_id"
+    return atomic_write_text(path, frame.to_csv())

@@ -1,0 +1,126 @@
+"""Checking every image and mask of a cohort, reporting all problems at once.
+
+``sonomics validate`` never stops at the first problem: each check adds a
+:class:`~sonomics.data.manifest.Problem` naming the case and the field, and the
+command prints them as one table. Errors exclude the case (or, at cohort level,
+stop the study); warnings are reported and the case is kept.
+
+Checks on files (the table-level ones live in :mod:`sonomics.data.manifest`):
+missing file, unreadable or truncated image, image/mask size mismatch, empty
+mask, ROI smaller than ``data.min_roi_pixels``, mask with several disconnected
+components (warning), mask covering the whole image, and the same for the
+second-reader mask.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from sonomics.data.images import ImageReadError, mask_values, read_image, read_mask
+from sonomics.data.manifest import Cohort, Problem
+
+
+@dataclass(frozen=True)
+class CaseGeometry:
+    """What validation learned about a case's image and ROI."""
+
+    shape: tuple[int, int]
+    roi_pixels: int
+    components: int
+    spacing: tuple[float, float]
+    spacing_source: str
+
+
+def check_mask(mask: np.ndarray, image_shape: tuple[int, int], case_id: str, field: str,
+               min_roi: int) -> tuple[list[Problem], int, int]:
+    """Problems of one mask against its image; also returns ROI area and component count."""
+    problems: list[Problem] = []
+    if mask.shape != image_shape:
+        problems.append(Problem(case_id, field, "error",
+                                f"mask size {mask.shape[1]}x{mask.shape[0]} does not match the "
+                                f"image size {image_shape[1]}x{image_shape[0]} (width x height)"))
+        return problems, int(mask.sum()), 0
+    area = int(mask.sum())
+    if area == 0:
+        problems.append(Problem(case_id, field, "error", "mask is empty (no ROI pixel)"))
+        return problems, 0, 0
+    if area < min_roi:
+        problems.append(Problem(case_id, field, "error",
+                                f"ROI has {area} pixels, fewer than data.min_roi_pixels = "
+                                f"{min_roi}"))
+    if area == mask.size:
+        problems.append(Problem(case_id, field, "error",
+                                "mask covers the whole image: no lesion outline (all-ones mask)"))
+    _, components = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
+    if components > 1:
+        problems.append(Problem(case_id, field, "warning",
+                                f"mask has {components} disconnected components; all are used "
+                                "as one ROI"))
+    return problems, area, int(components)
+
+
+def validate_case(case_id: str, row, min_roi: int, mask_label: int | None,
+                  ) -> tuple[list[Problem], CaseGeometry | None]:
+    """Every file-level check for one case."""
+    problems: list[Problem] = []
+    for field in ("image", "mask", "mask_reader2"):
+        path = row[field]
+        if field == "mask_reader2" and path is None:
+            continue
+        if path is None:
+            problems.append(Problem(case_id, field, "error", "no file given"))
+    if problems:
+        return problems, None
+    try:
+        image = read_image(row["image"])
+    except ImageReadError as exc:
+        return [Problem(case_id, "image", "error", str(exc))], None
+    geometry = None
+    for field in ("mask", "mask_reader2"):
+        if row[field] is None:
+            continue
+        try:
+            mask = read_mask(row[field], mask_label)
+        except ImageReadError as exc:
+            problems.append(Problem(case_id, field, "error", str(exc)))
+            continue
+        found, area, components = check_mask(mask, image.shape, case_id, field, min_roi)
+        problems.extend(found)
+        if mask_label is None:
+            values = mask_values(row[field])
+            if len(values) > 2:
+                shown = ", ".join(f"{v:g}" for v in values[:8])
+                problems.append(Problem(
+                    case_id, field, "warning",
+                    f"mask holds {len(values)} values ({shown}); every non-zero pixel is "
+                    "ROI — set data.mask_label to use one label only"))
+        if field == "mask":
+            geometry = CaseGeometry(image.shape, area, components, image.spacing,
+                                    image.spacing_source)
+    return problems, geometry
+
+
+def validate_cohort(cohort: Cohort, progress: Callable[[int, int], None] | None = None,
+                    ) -> dict[str, CaseGeometry]:
+    """Run the file checks on every case; problems are appended to ``cohort.problems``.
+
+    Header spacing (DICOM/NIfTI/NRRD) fills ``spacing_row/col`` where the manifest
+    gave none; cases without any stay NaN (read as 1.0 pixel units downstream).
+    """
+    dcfg = cohort.config
+    geometry: dict[str, CaseGeometry] = {}
+    table = cohort.table
+    for i, (case_id, row) in enumerate(table.iterrows()):
+        found, geo = validate_case(str(case_id), row, dcfg.min_roi_pixels, dcfg.mask_label)
+        cohort.problems.extend(found)
+        if geo is not None:
+            geometry[str(case_id)] = geo
+            if np.isnan(row["spacing_row"]) and geo.spacing_source == "header":
+                table.loc[case_id, ["spacing_row", "spacing_col"]] = geo.spacing
+        if progress is not None:
+            progress(i + 1, len(table))
+    return geometry
