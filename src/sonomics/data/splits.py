@@ -44,7 +44,9 @@ def make_split(table: pd.DataFrame, cfg: SplitConfig) -> pd.Series:
         return split
 
     labels = table["label"].astype(int)
-    patients = table["patient_id"].astype(str)
+    # group_id (set by validation) joins a patient's images with their near-duplicates
+    key = "group_id" if "group_id" in table and table["group_id"].notna().all() else "patient_id"
+    patients = table[key].astype(str)
     patient_label = labels.groupby(patients).max()
     counts = patient_label.value_counts()
     n_test = int(np.ceil(cfg.test_size * len(patient_label)))
@@ -61,11 +63,13 @@ def make_split(table: pd.DataFrame, cfg: SplitConfig) -> pd.Series:
 
 
 def _check_grouping(table: pd.DataFrame, split: pd.Series) -> None:
-    sides = split.groupby(table["patient_id"].astype(str)).nunique()
+    key = "group_id" if "group_id" in table and table["group_id"].notna().all() else "patient_id"
+    sides = split.groupby(table[key].astype(str)).nunique()
     mixed = sides.index[sides > 1].tolist()
     if mixed:
-        raise SplitError(f"patients on both sides of the manifest's split: {mixed[:5]} — "
-                         "all images of a patient must be on one side")
+        raise SplitError(f"patients (or near-duplicate images) on both sides of the manifest's "
+                         f"split: {mixed[:5]} — all images of a patient, and every copy of an "
+                         "image, must be on one side")
 
 
 def split_summary(table: pd.DataFrame, split: pd.Series) -> pd.DataFrame:

@@ -18,8 +18,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from scipy import ndimage
 
+from sonomics.data.duplicates import (
+    DEFAULT_MAX_DISTANCE,
+    grouping_key,
+    image_hash,
+    near_duplicate_groups,
+)
 from sonomics.data.images import ImageReadError, mask_values, read_image, read_mask
 from sonomics.data.manifest import Cohort, Problem
 
@@ -33,6 +40,7 @@ class CaseGeometry:
     components: int
     spacing: tuple[float, float]
     spacing_source: str
+    image_hash: int
 
 
 def check_mask(mask: np.ndarray, image_shape: tuple[int, int], case_id: str, field: str,
@@ -100,16 +108,20 @@ def validate_case(case_id: str, row, min_roi: int, mask_label: int | None,
                     "ROI — set data.mask_label to use one label only"))
         if field == "mask":
             geometry = CaseGeometry(image.shape, area, components, image.spacing,
-                                    image.spacing_source)
+                                    image.spacing_source, image_hash(image.array))
     return problems, geometry
 
 
 def validate_cohort(cohort: Cohort, progress: Callable[[int, int], None] | None = None,
+                    max_hash_distance: int = DEFAULT_MAX_DISTANCE,
                     ) -> dict[str, CaseGeometry]:
     """Run the file checks on every case; problems are appended to ``cohort.problems``.
 
     Header spacing (DICOM/NIfTI/NRRD) fills ``spacing_row/col`` where the manifest
     gave none; cases without any stay NaN (read as 1.0 pixel units downstream).
+    Near-duplicate images are reported (a warning per group, an error for every
+    case of a group whose labels disagree) and ``table["group_id"]`` joins them
+    with their patients so the split keeps each group on one side.
     """
     dcfg = cohort.config
     geometry: dict[str, CaseGeometry] = {}
@@ -123,4 +135,19 @@ def validate_cohort(cohort: Cohort, progress: Callable[[int, int], None] | None 
                 table.loc[case_id, ["spacing_row", "spacing_col"]] = geo.spacing
         if progress is not None:
             progress(i + 1, len(table))
+    hashes = pd.Series({cid: g.image_hash for cid, g in geometry.items()}, dtype="uint64")
+    groups = near_duplicate_groups(hashes, max_hash_distance)
+    for group in groups:
+        labels = table.loc[group, "label"].dropna().astype(int)
+        names = ", ".join(group)
+        if labels.nunique() > 1:
+            for cid in group:
+                cohort.problems.append(Problem(
+                    cid, "image", "error",
+                    f"near-duplicate images with different labels: {names}"))
+        else:
+            cohort.problems.append(Problem(
+                group[0], "image", "warning",
+                f"near-duplicate images (kept on one side of the split): {names}"))
+    table["group_id"] = grouping_key(table["patient_id"], groups)
     return geometry
