@@ -21,6 +21,7 @@ from rich.table import Table
 
 from sonomics import __version__
 from sonomics.config import ConfigError, StudyConfig, config_template
+from sonomics.evaluation.cli import app as stats_app
 
 app = typer.Typer(
     name="sonomics",
@@ -35,6 +36,7 @@ app = typer.Typer(
 datasets_app = typer.Typer(help="Public dataset adapters: write a manifest for a known dataset.",
                            no_args_is_help=True)
 app.add_typer(datasets_app, name="datasets")
+app.add_typer(stats_app, name="stats")
 
 console = Console()
 err_console = Console(stderr=True)

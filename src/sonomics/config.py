@@ -117,6 +117,10 @@ class RadiomicsConfig(_Section):
     perturbation: bool = Field(
         True, description="pseudo-reader (perturbation ICC) when no second-reader mask exists"
     )
+    perturbation_extra: bool = Field(
+        False, description="perturbation ICC also with 2-px erosion/dilation, slight rotation "
+        "and noise pseudo-readers"
+    )
     icc_subset: int | None = Field(
         100, ge=3, description="cases used for ICC (paper: 100 random patients); null = all"
     )

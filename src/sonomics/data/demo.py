@@ -30,7 +30,11 @@ Knobs (:class:`DemoSettings`): ``seed``, ``n_benign``/``n_malignant`` (scaled
 subtype counts), ``clinical_effect`` and ``image_effect`` in [0, 1.5],
 ``image_size`` and ``pixel_spacing_mm``. With the defaults a clinical-only
 logistic model reaches a test AUC of roughly 0.85-0.90 and no single variable
-exceeds about 0.85 (measured in ``tests/test_demo_cohort.py``).
+exceeds about 0.85 (measured in ``tests/test_demo_cohort.py``); a logistic model on the
+102 Original-image radiomics features reaches about 0.86 (single features at most
+about 0.69), and images and clinical factors together do better than either. The
+class-dependent speckle *correlation* is deliberately not varied: GLCM Imc1 alone
+separated the classes at AUC 0.96 when it was.
 """
 
 from __future__ import annotations
@@ -243,7 +247,7 @@ def render_case(row: pd.Series, settings: DemoSettings, rng: np.random.Generator
     hetero = 0.10 + 0.16 * (row["echogenicity"] == "Heterogeneous") + eff * 0.04 * malignant
     coarse = 2.0 + eff * 0.8 * malignant
     inside = level * (1 + hetero * _smooth_noise(rng, (h, w), coarse))
-    speckle_in = _speckle(rng, (h, w), sigma=(0.9 + 0.25 * eff * malignant, 2.0))
+    speckle_in = _speckle(rng, (h, w), sigma=(0.9, 2.0))
     inside = np.clip(inside, 0.03, None) * speckle_in
     if row["cystic_component"] == "Present" or (subtype == "Warthin tumor" and rng.random() < .5):
         blobs = _smooth_noise(rng, (h, w), 4.0) > 1.3

@@ -1,0 +1,76 @@
+"""Parity with R gold standards (pROC, psych, hoslem.test algorithm), each within 1e-6.
+
+Fixtures in ``tests/fixtures/r-gold`` were made by ``make_reference.R`` (copied beside them).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sonomics.evaluation.calibration import hosmer_lemeshow
+from sonomics.evaluation.delong import auc_delong, delong_test
+from sonomics.evaluation.icc import ICC_FORMS, icc_vectorised
+from sonomics.evaluation.metrics import youden_point
+
+GOLD = Path(__file__).parent / "fixtures" / "r-gold"
+TOL = 1e-6
+
+
+@pytest.fixture(scope="module")
+def roc():
+    return pd.read_csv(GOLD / "roc_scores.csv"), pd.read_csv(GOLD / "roc_expected.csv")
+
+
+@pytest.mark.parametrize("set_id", [1, 2, 3, 4, 5])
+def test_auc_delong_ci_and_paired_test_equal_proc(roc, set_id):
+    scores, expected = roc
+    d = scores[scores["set"] == set_id]
+    e = expected[expected["set"] == set_id].iloc[0]
+    for col in ("a", "b"):
+        auc, lo, up = auc_delong(d["y"], d[col])
+        assert auc == pytest.approx(e[f"auc_{col}"], abs=TOL)
+        assert lo == pytest.approx(e[f"ci_low_{col}"], abs=TOL)
+        assert up == pytest.approx(e[f"ci_high_{col}"], abs=TOL)
+    test = delong_test(d["y"], d["a"], d["b"])
+    assert test.z == pytest.approx(e["delong_z"], abs=TOL)
+    assert test.p == pytest.approx(e["delong_p"], abs=TOL)
+
+
+@pytest.mark.parametrize("set_id", [1, 2, 3, 4, 5])
+def test_youden_point_equals_proc_coords_best(roc, set_id):
+    scores, expected = roc
+    d = scores[scores["set"] == set_id]
+    e = expected[expected["set"] == set_id].iloc[0]
+    threshold, sens, spec = youden_point(d["y"], d["a"])
+    assert threshold == pytest.approx(e["youden_threshold_a"], abs=TOL)
+    assert sens == pytest.approx(e["youden_sens_a"], abs=TOL)
+    assert spec == pytest.approx(e["youden_spec_a"], abs=TOL)
+
+
+@pytest.mark.parametrize("form", ICC_FORMS)
+def test_icc_equals_psych(form):
+    ratings = pd.read_csv(GOLD / "icc_ratings.csv")
+    expected = pd.read_csv(GOLD / "icc_expected.csv")
+    feats = sorted(ratings["feature"].unique())
+    arr = np.stack([ratings[ratings["feature"] == f].sort_values("subject")[
+        ["reader1", "reader2"]].to_numpy() for f in feats], axis=2)
+    icc, lo, up = icc_vectorised(arr, form)
+    e = expected[expected["type"] == form].set_index("feature").loc[feats]
+    np.testing.assert_allclose(icc, e["icc"], atol=TOL, rtol=0)
+    np.testing.assert_allclose(lo, e["lower"], atol=TOL, rtol=0)
+    np.testing.assert_allclose(up, e["upper"], atol=TOL, rtol=0)
+
+
+@pytest.mark.parametrize("set_id", [1, 2, 3])
+def test_hosmer_lemeshow_equals_r(set_id):
+    data = pd.read_csv(GOLD / "hosmer_lemeshow_input.csv")
+    e = pd.read_csv(GOLD / "hosmer_lemeshow_expected.csv").set_index("set").loc[set_id]
+    d = data[data["set"] == set_id]
+    res = hosmer_lemeshow(d["y"], d["p"], groups=10)
+    assert res.statistic == pytest.approx(e["statistic"], abs=TOL)
+    assert res.df == e["df"]
+    assert res.p == pytest.approx(e["p_value"], abs=TOL)
