@@ -1,0 +1,131 @@
+"""Datasets for the CNNs: ROI crops read once, cached, then served as tensors.
+
+Reading and cropping an ultrasound PNG costs far more than augmenting a 224-px crop, so
+every image is read once with :func:`sonomics.data.images.read_image` /
+:func:`~sonomics.data.images.read_mask`, cropped to its ROI rectangle, resized to the
+input size and kept in one ``float32`` array (``N x S x S``; 1,000 cases at 224 px are
+200 MB). With ``cache_dir`` the array is also stored on disk, keyed by the files' paths,
+sizes and modification times and the crop settings, so a second run (or a resumed one)
+skips the reading. A case that cannot be read is recorded (case id, stage, reason) and
+left out; the others go on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from sonomics.data.images import MASK_SEPARATOR, ImageReadError, read_image, read_mask
+from sonomics.deep.preprocess import Normaliser, crop_to_roi, resize, to_network_input
+from sonomics.io import atomic_path, atomic_write_text
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CropSet:
+    """ROI crops of the readable cases and the cases that failed."""
+
+    case_ids: list[str]
+    crops: np.ndarray  # (n, size, size) float32, raw intensities
+    failures: list[dict[str, str]] = field(default_factory=list)
+
+
+def _fingerprint(case_ids: Sequence[str], images: Sequence[str], masks: Sequence[str],
+                 size: int, margin: float, mask_label: int | None) -> str:
+    h = hashlib.sha256()
+    h.update(json.dumps({"size": size, "margin": margin, "mask_label": mask_label,
+                         "version": 1}).encode())
+    for cid, img, msk in zip(case_ids, images, masks, strict=True):
+        for p in [str(img), *str(msk).split(MASK_SEPARATOR)]:
+            try:
+                st = Path(p).stat()
+                stamp = f"{st.st_size}:{st.st_mtime_ns}"
+            except OSError:
+                stamp = "missing"
+            h.update(f"{cid}|{p}|{stamp}\n".encode())
+    return h.hexdigest()[:20]
+
+
+def read_crop(image_path: str | Path, mask_path: str | Path, *, size: int, margin: float = 0.0,
+              mask_label: int | None = None) -> np.ndarray:
+    """One case: read image and mask, crop to the ROI rectangle, resize to ``size``."""
+    image = read_image(image_path).array
+    mask = read_mask(mask_path, mask_label)
+    if image.shape != mask.shape:
+        raise ImageReadError(f"image {image.shape} and mask {mask.shape} sizes differ")
+    if not mask.any():
+        raise ImageReadError("mask has no ROI pixel")
+    return resize(crop_to_roi(image, mask, margin), size)
+
+
+def load_crops(case_ids: Sequence[str], images: Sequence[str], masks: Sequence[str], *,
+               size: int, margin: float = 0.0, mask_label: int | None = None,
+               cache_dir: str | Path | None = None) -> CropSet:
+    """ROI crops for every case, read from ``cache_dir`` when the same inputs were seen."""
+    case_ids = [str(c) for c in case_ids]
+    cache_file = None
+    if cache_dir is not None:
+        key = _fingerprint(case_ids, images, masks, size, margin, mask_label)
+        cache_file = Path(cache_dir) / f"crops-{key}.npz"
+        if cache_file.is_file():
+            with np.load(cache_file, allow_pickle=False) as data:
+                failures = json.loads(str(data["failures"]))
+                return CropSet([str(c) for c in data["case_ids"]], data["crops"], failures)
+    kept, arrays, failures = [], [], []
+    for cid, img, msk in zip(case_ids, images, masks, strict=True):
+        try:
+            arrays.append(read_crop(img, msk, size=size, margin=margin, mask_label=mask_label))
+            kept.append(cid)
+        except (ImageReadError, ValueError) as exc:
+            log.warning("case %s left out of deep learning: %s", cid, exc)
+            failures.append({"case_id": cid, "stage": "deep-crop", "reason": str(exc)})
+    crops = np.stack(arrays).astype(np.float32) if arrays else np.zeros((0, size, size),
+                                                                        np.float32)
+    result = CropSet(kept, crops, failures)
+    if cache_file is not None:
+        with atomic_path(cache_file) as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, case_ids=np.array(kept, dtype=str), crops=crops,
+                     failures=np.array(json.dumps(failures)))
+        atomic_write_text(cache_file.with_suffix(".json"),
+                          json.dumps({"n": len(kept), "size": size, "margin": margin}))
+    return result
+
+
+class CropDataset(Dataset):
+    """In-memory crops served as normalised 3-channel tensors with their labels.
+
+    Args:
+        crops: ``(n, S, S)`` float32 raw crops.
+        labels: ``(n,)`` 0/1 labels (``None`` for unlabelled inference).
+        normaliser: a (fitted) :class:`~sonomics.deep.preprocess.Normaliser`.
+        augment: a transform on ``(1, S, S)`` tensors, or ``None`` (test images).
+    """
+
+    def __init__(self, crops: np.ndarray, labels: np.ndarray | None, normaliser: Normaliser,
+                 augment=None) -> None:
+        self.crops = torch.from_numpy(np.ascontiguousarray(crops, dtype=np.float32))
+        self.labels = None if labels is None else torch.as_tensor(np.asarray(labels),
+                                                                  dtype=torch.float32)
+        self.normaliser = normaliser
+        self.augment = augment
+
+    def __len__(self) -> int:
+        return self.crops.shape[0]
+
+    def __getitem__(self, index: int):
+        x = self.crops[index][None]
+        if self.augment is not None:
+            x = self.augment(x)
+        x = to_network_input(x, self.normaliser)
+        if self.labels is None:
+            return x
+        return x, self.labels[index]

@@ -1,0 +1,242 @@
+"""The deep-learning stage end to end: train each backbone, Table 5, deep features, Figure 3.
+
+Input is a plain table (one row per case, index ``case_id``; columns ``image``, ``mask``,
+``label`` 0/1, ``patient_id``, ``split`` in train/test/external), so the stage runs on any
+cohort without the manifest machinery. Steps:
+
+1. read every case once and crop it to its ROI (cached under ``OUT/cache/deep``);
+2. for each backbone of ``cfg.deep.backbones``: fine-tune on the training cases (a
+   validation part carved from them chooses the best epoch), predict every case, and
+   write the paper's Table 5 rows (training, testing, and external when the cohort has an
+   external split; the cut-off chosen on training);
+3. choose the backbone with the best VALIDATION AUC (never the test AUC);
+4. deep features of the chosen backbone, PCA fitted on training cases only;
+5. training curves and the Grad-CAM figure (Figure 3) of representative test cases.
+
+Outputs under ``OUT``: ``tables/table5_deep.{csv,md}``, ``tables/deep_scores.csv``,
+``tables/deep_failures.csv`` (when a case failed), ``deep_features.parquet`` and
+``tables/deep_features.csv``, ``figures/training_curve_<backbone>.png``,
+``figures/fig3_gradcam_<backbone>.png`` and ``deep_summary.json`` (chosen backbone,
+validation AUCs, weight sources, ``random_init`` flag, timings).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sonomics.config import StudyConfig
+from sonomics.deep.backbones import get_spec
+from sonomics.deep.dataset import load_crops
+from sonomics.deep.features import CappedPCA, deep_feature_table, extract_deep_features
+from sonomics.deep.gradcam import gradcam_figure
+from sonomics.deep.train import (
+    TrainResult,
+    TrainSettings,
+    plot_training_curve,
+    predict_proba,
+    train_backbone,
+)
+from sonomics.evaluation.metrics import performance_rows
+from sonomics.io import atomic_write_text, write_parquet, write_table
+
+log = logging.getLogger(__name__)
+
+REQUIRED_COLUMNS = ("image", "mask", "label", "patient_id", "split")
+
+RANDOM_INIT_NOTE = ("WARNING: {names} started from RANDOM initialisation (no ImageNet weights "
+                    "found); the paper fine-tunes ImageNet weights, so these results are not "
+                    "transfer learning. Put the weights in torchvision's cache or name a file "
+                    "in deep.weights.")
+
+
+@dataclass
+class DeepResult:
+    """What the deep stage produced (also written under the output folder)."""
+
+    table5: pd.DataFrame
+    scores: pd.DataFrame
+    features: pd.DataFrame
+    chosen: str
+    val_auc: dict[str, float]
+    weights_source: dict[str, str]
+    failures: list[dict[str, str]] = field(default_factory=list)
+    figures: dict[str, Path] = field(default_factory=dict)
+    trained: dict[str, TrainResult] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    pca: CappedPCA | None = None  # fitted on training cases; needed to score new cases
+
+    @property
+    def random_init(self) -> bool:
+        """True when any backbone was trained without ImageNet weights (reports say so)."""
+        return any(src == "random" for src in self.weights_source.values())
+
+
+def check_cases(cases: pd.DataFrame) -> pd.DataFrame:
+    """Validate the case table; return it with string index and integer labels."""
+    missing = [c for c in REQUIRED_COLUMNS if c not in cases.columns]
+    if missing:
+        raise ValueError(f"deep stage: case table lacks column(s) {missing}; needs "
+                         f"{list(REQUIRED_COLUMNS)} indexed by case_id")
+    frame = cases.copy()
+    frame.index = frame.index.astype(str)
+    bad = frame.index[~frame["label"].isin([0, 1])]
+    if len(bad):
+        raise ValueError(f"deep stage: case {bad[0]}, field 'label': must be 0 or 1 "
+                         f"(got {frame.loc[bad[0], 'label']!r})")
+    frame["label"] = frame["label"].astype(int)
+    if not (frame["split"] == "train").any():
+        raise ValueError("deep stage: field 'split': no case is in the training set")
+    return frame
+
+
+def run_deep(cases: pd.DataFrame, cfg: StudyConfig, out_dir: str | Path, *,
+             progress: bool = True, pretrained: bool = True,
+             max_steps: int | None = None) -> DeepResult:
+    """Train, evaluate and explain the configured backbones; write every output.
+
+    Args:
+        cases: one row per case (see the module docstring).
+        cfg: the study config; ``cfg.deep`` drives everything here, ``cfg.seed`` seeds it.
+        out_dir: the run directory.
+        progress: show rich progress bars.
+        pretrained: False trains from random weights on purpose (tests).
+        max_steps: cap the steps per epoch (tests, smoke runs).
+    """
+    out = Path(out_dir)
+    deep = cfg.deep
+    for name in deep.backbones:
+        get_spec(name)  # fail before any work on an unknown backbone
+    frame = check_cases(cases)
+    t0 = time.perf_counter()
+    crop_set = load_crops(list(frame.index), list(frame["image"]), list(frame["mask"]),
+                          size=deep.input_size, margin=deep.crop_margin,
+                          mask_label=cfg.data.mask_label, cache_dir=out / "cache" / "deep")
+    timings = {"crop_seconds": time.perf_counter() - t0}
+    frame = frame.loc[crop_set.case_ids]
+    crops = crop_set.crops
+    labels = frame["label"].to_numpy()
+    split = frame["split"].astype(str).to_numpy()
+    is_train, is_test, is_ext = split == "train", split == "test", split == "external"
+    settings = TrainSettings.from_config(deep, seed=cfg.seed)
+
+    rows, trained, scores = [], {}, pd.DataFrame(
+        {"split": split, "label": labels}, index=pd.Index(crop_set.case_ids, name="case_id"))
+    figures: dict[str, Path] = {}
+    for name in deep.backbones:
+        tic = time.perf_counter()
+        result = train_backbone(
+            name, crops[is_train], labels[is_train], frame["patient_id"].astype(str)
+            .to_numpy()[is_train], settings, checkpoint_dir=out / "cache" / "deep" / name,
+            weights_path=deep.weights.get(name), pretrained=pretrained, progress=progress,
+            max_steps=max_steps)
+        timings[f"{name}_train_seconds"] = time.perf_counter() - tic
+        timings[f"{name}_mean_epoch_seconds"] = (float(np.mean(result.epoch_seconds))
+                                                 if result.epoch_seconds else float("nan"))
+        trained[name] = result
+        prob = predict_proba(result.model, crops, result.normaliser,
+                             batch_size=max(32, deep.batch_size))
+        scores[name] = prob
+        label = get_spec(name).label
+        if len(np.unique(labels[is_test])) == 2:
+            rows.append(performance_rows(label, labels[is_train], prob[is_train],
+                                         labels[is_test], prob[is_test]))
+        else:
+            rows.append(performance_rows(label, labels[is_train], prob[is_train]))
+        if len(np.unique(labels[is_ext])) == 2:  # an external cohort, same training cut-off
+            ext = performance_rows(label, labels[is_train], prob[is_train], labels[is_ext],
+                                   prob[is_ext]).iloc[[1]]
+            rows.append(ext.assign(Model=f"{label}-external"))
+        figures[f"training_curve_{name}"] = plot_training_curve(
+            result.history, out / "figures" / f"training_curve_{name}.png",
+            title=f"{label} ({result.weights_source})", best_epoch=result.best_epoch)
+
+    # Table 5: training rows first, then testing (then external) rows, as in the paper
+    table5 = pd.concat(rows, ignore_index=True)
+    rank = table5["Model"].str.rsplit("-", n=1).str[-1].map(
+        {"training": 0, "testing": 1, "external": 2})
+    table5 = table5.iloc[np.argsort(rank.to_numpy(), kind="stable")].reset_index(drop=True)
+    val_auc = {n: r.val_auc for n, r in trained.items()}
+    sources = {n: r.weights_source for n, r in trained.items()}
+    chosen = choose_backbone(val_auc, list(deep.backbones))
+    random_names = [get_spec(n).label for n, s in sources.items() if s == "random"]
+    note = (f"Cut-off chosen on training predictions (Youden). Backbone used downstream: "
+            f"{get_spec(chosen).label} (best validation AUC "
+            f"{val_auc[chosen]:.3f}; validation carved from training).")
+    if random_names:
+        note += "\n\n" + RANDOM_INIT_NOTE.format(names=", ".join(random_names))
+    write_table(table5, out / "tables", "table5_deep", title="Table 5. Deep learning models",
+                note=note)
+    atomic_write_text(out / "tables" / "deep_scores.csv", scores.to_csv())
+    if crop_set.failures:
+        write_table(pd.DataFrame(crop_set.failures), out / "tables", "deep_failures")
+
+    best = trained[chosen]
+    tic = time.perf_counter()
+    feats = extract_deep_features(best.model, crops, best.normaliser,
+                                  feature_map=deep.feature_map, batch_size=deep.batch_size)
+    features, pca = deep_feature_table(crop_set.case_ids, feats, is_train,
+                                       n_components=deep.pca_components,
+                                       prefix=f"deep_{chosen}", random_state=cfg.seed)
+    timings["features_seconds"] = time.perf_counter() - tic
+    write_parquet(features, out / "deep_features.parquet")
+    atomic_write_text(out / "tables" / "deep_features.csv", features.to_csv())
+
+    gradcam_cases: dict[str, str] = {}
+    if is_test.any() and len(np.unique(labels[is_test])) == 2:
+        cutoff = _training_cutoff(labels[is_train], scores[chosen].to_numpy()[is_train])
+        test_idx = np.flatnonzero(is_test)
+        path = out / "figures" / f"fig3_gradcam_{chosen}.png"
+        gradcam_cases = gradcam_figure(
+            best.model, crops[test_idx], best.normaliser, labels[test_idx],
+            scores[chosen].to_numpy()[test_idx], cutoff, path,
+            case_ids=[crop_set.case_ids[i] for i in test_idx],
+            title=f"Grad-CAM, {get_spec(chosen).label}, test set"
+                  + (" (RANDOM init)" if best.weights_source == "random" else ""))
+        figures["gradcam"] = path
+
+    summary = {
+        "chosen_backbone": chosen, "validation_auc": val_auc, "weights_source": sources,
+        "random_init": bool(random_names), "best_epoch": {n: r.best_epoch for n,
+                                                          r in trained.items()},
+        "resumed_from_epoch": {n: r.resumed_from for n, r in trained.items()},
+        "device": str(best.device), "profile": deep.profile, "input_size": deep.input_size,
+        "pca_components": pca.n_components_, "pca_capped": bool(pca.capped_),
+        "feature_source": "feature_map" if deep.feature_map else "gap",
+        "gradcam_cases": gradcam_cases, "failures": crop_set.failures, "timings": timings,
+        "n_cases": {s: int((split == s).sum()) for s in ("train", "test", "external")},
+    }
+    atomic_write_text(out / "deep_summary.json", json.dumps(summary, indent=2, default=str))
+    return DeepResult(table5, scores, features, chosen, val_auc, sources, crop_set.failures,
+                      figures, trained, timings, pca)
+
+
+def choose_backbone(val_auc: dict[str, float], order: list[str]) -> str:
+    """The backbone with the highest validation AUC (NaN last; ties: config order)."""
+    def key(name: str) -> tuple[float, int]:
+        auc = val_auc[name]
+        return (-np.inf if np.isnan(auc) else auc, -order.index(name))
+    return max(val_auc, key=key)
+
+
+def _training_cutoff(y_train: np.ndarray, s_train: np.ndarray) -> float:
+    from sonomics.evaluation.metrics import youden_threshold
+
+    return youden_threshold(y_train, s_train)
+
+
+def cases_from_cohort(cfg: StudyConfig) -> pd.DataFrame:
+    """The case table of the configured cohort: usable cases with their split."""
+    from sonomics.data.manifest import load_cohort
+    from sonomics.data.splits import make_split
+
+    cohort = load_cohort(cfg)
+    table = cohort.usable()
+    table = table.assign(split=make_split(table, cfg.split))
+    return table
