@@ -323,13 +323,16 @@ def generate_demo_cohort(out_dir: str | Path, settings: DemoSettings | None = No
 
 def demo_config_dict(manifest: Path, out: Path) -> dict:
     """The study config for the demo cohort (paper defaults, quick deep profile)."""
+    from sonomics.config import StudyConfig, apply_profile
+
+    quick = apply_profile(StudyConfig(), "quick").deep.model_dump(mode="json")
     return {
         "name": "SYNTHETIC parotid-like demo cohort",
         "out": str(out),
         "data": {"manifest": str(manifest), "subtype": "subtype", "spacing": "spacing_mm",
                  "continuous": CONTINUOUS_VARIABLES, "categorical": CATEGORICAL_VARIABLES,
                  "synthetic": True},
-        "deep": {"profile": "quick"},
+        "deep": quick,
     }
 
 

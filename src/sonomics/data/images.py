@@ -19,6 +19,7 @@ the pixel spacing in millimetres. Choices, documented for users:
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,17 +125,25 @@ def _read_raster(path: Path) -> np.ndarray:
 
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS
     try:
-        with Image.open(path) as img:
+        with warnings.catch_warnings():
+            # PIL warns between 1x and 2x its limit; _check_size refuses those images with
+            # one clear error instead, so the warning would only be noise on stderr
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(path)
+        with img:
             _check_size(img.width, img.height, path)
             img = ImageOps.exif_transpose(img)
             img.load()
             return _to_grey(img)
     except ImageReadError:
         raise
+    except Image.DecompressionBombError:
+        # PIL refuses images over twice its limit before the size is known to us
+        raise ImageReadError(
+            f"image too large (over {2 * MAX_PIXELS:,} pixels; limit {MAX_PIXELS:,}): "
+            f"{path}. Downsample it, or crop it to the scan area.") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise ImageReadError(f"unreadable or truncated image ({exc}): {path}") from None
-    except Image.DecompressionBombError as exc:  # pragma: no cover - guarded by _check_size
-        raise ImageReadError(f"image too large ({exc}): {path}") from None
 
 
 def _to_grey(img) -> np.ndarray:

@@ -125,11 +125,15 @@ def is_missing(value: object) -> bool:
     return str(value).strip().lower() in MISSING_MARKERS
 
 
-def load_cohort(cfg: StudyConfig | DataConfig, manifest: str | Path | None = None) -> Cohort:
+def load_cohort(cfg: StudyConfig | DataConfig, manifest: str | Path | None = None, *,
+                require_label: bool = True) -> Cohort:
     """Read and check the manifest's table (not the image files: see ``validate_cohort``).
 
     Raises :class:`CohortError` only when the manifest cannot be read at all; every
-    other problem is recorded in ``Cohort.problems``.
+    other problem is recorded in ``Cohort.problems``. ``require_label=False`` reads
+    a manifest of new patients to score (``sonomics predict``): labels are optional
+    and the cohort-level checks that only matter for fitting (one class, a
+    categorical variable with one level) are not made.
     """
     dcfg = cfg.data if isinstance(cfg, StudyConfig) else cfg
     path = Path(manifest) if manifest is not None else dcfg.manifest
@@ -137,15 +141,19 @@ def load_cohort(cfg: StudyConfig | DataConfig, manifest: str | Path | None = Non
         raise CohortError("no manifest given: set 'data.manifest' in the config "
                           "(or write one with `sonomics datasets convert`)")
     raw = read_table(path)
-    return build_cohort(raw, dcfg, base_dir=Path(path).resolve().parent, source=Path(path))
+    return build_cohort(raw, dcfg, base_dir=Path(path).resolve().parent, source=Path(path),
+                        require_label=require_label)
 
 
 def build_cohort(raw: pd.DataFrame, dcfg: DataConfig, base_dir: Path,
-                 source: Path | None = None) -> Cohort:
+                 source: Path | None = None, require_label: bool = True) -> Cohort:
     """Turn a raw text table into a :class:`Cohort`, collecting every problem."""
     problems: list[Problem] = []
-    required = {"case id": dcfg.case_id, "image": dcfg.image, "mask": dcfg.mask,
-                "label": dcfg.label}
+    required = {"case id": dcfg.case_id, "image": dcfg.image, "mask": dcfg.mask}
+    if require_label:
+        required["label"] = dcfg.label
+    elif dcfg.label not in raw.columns:
+        raw = raw.assign(**{dcfg.label: ""})
     for what, col in required.items():
         if col not in raw.columns:
             problems.append(Problem(COHORT, col, "error",
@@ -187,7 +195,7 @@ def build_cohort(raw: pd.DataFrame, dcfg: DataConfig, base_dir: Path,
     labels = []
     for cid, value in zip(table.index, raw[dcfg.label], strict=True):
         mapped = normalise_label(value, dcfg.label_map)
-        if mapped is None:
+        if mapped is None and (require_label or not is_missing(value)):
             problems.append(Problem(cid, dcfg.label, "error",
                                     f"label {value!r} is not one of "
                                     f"{sorted(dcfg.label_map)} (set data.label_map)"))
@@ -257,14 +265,14 @@ def build_cohort(raw: pd.DataFrame, dcfg: DataConfig, base_dir: Path,
                                         "(kept as its own 'missing' level)"))
         table[col] = pd.Series(values, index=table.index, dtype="object")
         levels = {v for v in values if v is not None}
-        if len(levels) < 2:
+        if require_label and len(levels) < 2:  # a study needs variation; scoring does not
             problems.append(Problem(COHORT, col, "error",
                                     f"categorical variable has {len(levels)} level(s) "
                                     f"({sorted(levels)}); it cannot discriminate — drop it "
                                     "from data.categorical"))
 
     present = {int(v) for v in table["label"].dropna()}
-    if len(table) and len(present) < 2:
+    if require_label and len(table) and len(present) < 2:
         name = {0: "benign", 1: "malignant"}
         problems.append(Problem(COHORT, dcfg.label, "error",
                                 f"only one class in the cohort "

@@ -9,7 +9,9 @@ Checks on files (the table-level ones live in :mod:`sonomics.data.manifest`):
 missing file, unreadable or truncated image, image/mask size mismatch, empty
 mask, ROI smaller than ``data.min_roi_pixels``, mask with several disconnected
 components (warning), mask covering the whole image, and the same for the
-second-reader mask.
+second-reader mask. A ROI touching the image border is a warning: the lesion
+may extend beyond the field of view, so its shape features would describe only
+the visible part.
 """
 
 from __future__ import annotations
@@ -43,6 +45,11 @@ class CaseGeometry:
     image_hash: int
 
 
+def touches_border(mask: np.ndarray) -> bool:
+    """Whether any ROI pixel lies in the first or last row or column of the image."""
+    return bool(mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any())
+
+
 def check_mask(mask: np.ndarray, image_shape: tuple[int, int], case_id: str, field: str,
                min_roi: int) -> tuple[list[Problem], int, int]:
     """Problems of one mask against its image; also returns ROI area and component count."""
@@ -63,6 +70,10 @@ def check_mask(mask: np.ndarray, image_shape: tuple[int, int], case_id: str, fie
     if area == mask.size:
         problems.append(Problem(case_id, field, "error",
                                 "mask covers the whole image: no lesion outline (all-ones mask)"))
+    elif touches_border(mask):
+        problems.append(Problem(case_id, field, "warning",
+                                "ROI touches the image border: the lesion may be cut off by the "
+                                "field of view (shape features describe the visible part only)"))
     _, components = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
     if components > 1:
         problems.append(Problem(case_id, field, "warning",

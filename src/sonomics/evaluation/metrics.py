@@ -97,8 +97,11 @@ def format_ci(lower: float, upper: float, digits: int = 3) -> str:
 
 
 def _row(label: str, y: object, score: object, threshold: float) -> dict[str, object]:
-    auc, lo, up = auc_delong(y, score)
-    m = binary_metrics(y, score, threshold)
+    try:
+        auc, lo, up = auc_delong(y, score)
+        m = binary_metrics(y, score, threshold)
+    except DegenerateInputError as exc:
+        raise DegenerateInputError(f"{label}: {str(exc).removeprefix('score: ')}") from None
     return {
         "Model": label,
         "AUC": auc,
@@ -118,9 +121,14 @@ def performance_rows(
 
     The Youden cut-off is chosen on the training scores and applied unchanged
     to the test scores. Columns: :data:`PERFORMANCE_COLUMNS`; the cut-off is
-    kept in ``df.attrs["threshold"]``.
+    kept in ``df.attrs["threshold"]``. A :class:`DegenerateInputError` names the row
+    (``"XGBoost-training: scores are constant, ..."``).
     """
-    threshold = youden_threshold(y_train, s_train)
+    try:
+        threshold = youden_threshold(y_train, s_train)
+    except DegenerateInputError as exc:
+        raise DegenerateInputError(
+            f"{name}-training: {str(exc).removeprefix('score: ')}") from None
     rows = [_row(f"{name}-training", y_train, s_train, threshold)]
     if (y_test is None) != (s_test is None):
         raise ValueError(f"{name}: give both y_test and s_test, or neither")

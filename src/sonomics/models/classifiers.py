@@ -26,6 +26,7 @@ Every random element (fold split, model seeds) is fixed by ``random_state``.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -117,6 +118,66 @@ def _best_median_index(cv_results: dict[str, Any]) -> int:
     return int(order[0])
 
 
+class FoldsReducedWarning(UserWarning):
+    """Cross-validation runs with fewer folds than configured (a class is too small)."""
+
+
+def class_counts(y: Any, who: str) -> tuple[int, int]:
+    """(benign, malignant) counts of 0/1 labels; raises when a class is absent.
+
+    ``who`` names the caller in the one-line error (a classifier or model family).
+    """
+    labels = np.asarray(y)
+    try:
+        values = labels.astype(float)
+    except (TypeError, ValueError):
+        raise ValueError(f"{who}: labels must be 0 (benign) / 1 (malignant)") from None
+    if values.ndim != 1 or not np.isin(values, (0.0, 1.0)).all():
+        raise ValueError(f"{who}: labels must be 0 (benign) / 1 (malignant)")
+    n_pos = int((values == 1).sum())
+    n_neg = int(values.size - n_pos)
+    if n_pos == 0 or n_neg == 0:
+        present = "benign" if n_pos == 0 else "malignant"
+        raise ValueError(f"{who}: one class only ({values.size} {present} cases); benign "
+                         "and malignant cases are both needed")
+    return n_neg, n_pos
+
+
+def cv_fold_count(y: Any, cv_folds: int, who: str, stacklevel: int = 2) -> int:
+    """Folds for stratified CV: ``cv_folds``, reduced to the smallest class size (warned).
+
+    Raises ``ValueError`` when a class has fewer than 2 cases (no CV is possible).
+    ``stacklevel`` points the warning at the user's call.
+    """
+    n_min = min(class_counts(y, who))
+    if n_min < 2:
+        raise ValueError(f"{who}: need at least 2 cases of each class for cross-validation, "
+                         f"the smallest class has {n_min}")
+    folds = min(cv_folds, n_min)
+    if folds < cv_folds:
+        warnings.warn(f"cv_folds: {cv_folds}-fold cross-validation reduced to {folds} folds: "
+                      f"the smallest class has only {n_min} training cases",
+                      FoldsReducedWarning, stacklevel=stacklevel)
+    return folds
+
+
+def _fit_inner_calibration(clf: BaseEstimator, y: Any, folds: int, name: str) -> None:
+    """Shrink a calibrated classifier's inner CV (SVM's Platt scaling) to fit small folds.
+
+    The inner CV runs on the training part of each outer fold, whose smallest class
+    has ``n_min - ceil(n_min / folds)`` cases; a 5-fold inner CV needs 5 of each.
+    """
+    if not isinstance(clf, CalibratedClassifierCV) or not isinstance(clf.cv, int):
+        return
+    n_min = min(class_counts(y, name))
+    smallest = n_min - -(-n_min // folds)
+    if smallest < clf.cv:
+        if smallest < 2:
+            raise ValueError(f"{name}: too few cases for its inner calibration CV (the "
+                             f"smallest class has {n_min} cases)")
+        clf.set_params(cv=smallest)
+
+
 def fit_classifier(
     name: str,
     X: Any,
@@ -141,8 +202,15 @@ def fit_classifier(
     Returns the fitted :class:`~sklearn.model_selection.GridSearchCV`, refitted on
     all of ``X`` with the grid point of best median fold AUC; ``cv_auc_``
     (mean fold AUC of that point) is attached to it.
+
+    Small training sets: the folds are reduced to the smallest class size (with a
+    :class:`FoldsReducedWarning`) and the SVM's inner Platt-scaling CV to the
+    smallest class of a fold's training part; one class only, or a class with
+    fewer than 2 cases, raises ``ValueError`` naming the classifier.
     """
     clf = make_classifier(name, random_state)
+    folds = cv_fold_count(y, cv_folds, who=name, stacklevel=3)
+    _fit_inner_calibration(clf, y, folds, name)
     steps: list[tuple[str, BaseEstimator]] = []
     if selection is not None:
         steps.append(("select", clone(selection)))
@@ -153,10 +221,6 @@ def fit_classifier(
     pipe = Pipeline(steps, memory=memory)
     params = CLASSIFIERS[name].grid if grid is None else grid
     param_grid = {f"clf__{k}": list(v) for k, v in params.items()}
-    n_min = int(np.bincount(np.asarray(y).astype(int)).min())
-    folds = min(cv_folds, n_min)
-    if folds < 2:
-        raise ValueError(f"{name}: need at least 2 cases of each class for cross-validation")
     cv = StratifiedKFold(folds, shuffle=True, random_state=random_state)
     search = GridSearchCV(pipe, param_grid or [{}], scoring="roc_auc", cv=cv,
                           refit=_best_median_index, n_jobs=n_jobs, error_score="raise")
