@@ -21,7 +21,9 @@ from rich.table import Table
 
 from sonomics import __version__
 from sonomics.config import ConfigError, StudyConfig, config_template
+from sonomics.deep.cli import deep_command
 from sonomics.evaluation.cli import app as stats_app
+from sonomics.radiomics.cli import extract as extract_command
 
 app = typer.Typer(
     name="sonomics",
@@ -37,6 +39,8 @@ datasets_app = typer.Typer(help="Public dataset adapters: write a manifest for a
                            no_args_is_help=True)
 app.add_typer(datasets_app, name="datasets")
 app.add_typer(stats_app, name="stats")
+app.command("extract")(extract_command)
+app.command("deep")(deep_command)
 
 console = Console()
 err_console = Console(stderr=True)
@@ -299,10 +303,60 @@ def datasets_list() -> None:
 def run(
     config: Path = typer.Argument(..., help="Study config (YAML)."),
     out: Path | None = typer.Option(None, "--out", help="Run directory (default: config 'out')."),
+    profile: str | None = typer.Option(
+        None, "--profile", help="Deep-learning hardware profile applied over the config: "
+        "quick (one CNN, 128 px, few epochs: CPU) or paper (three CNNs, 224 px: GPU)."),
 ) -> None:
-    """Run the study stage by stage; finished, unchanged stages are not recomputed."""
+    """Run the whole study: validate -> split -> Tables 1-2 -> clinical model -> radiomics + ICC
+    -> radiomics models -> CNN training -> deep features -> fusion (DLR) -> nomogram (DLRN)
+    -> evaluation -> report.html -> prediction bundle.
+
+    Stage by stage it is resumable: a finished stage whose inputs and settings are
+    unchanged is not recomputed; a changed setting recomputes exactly the stages
+    downstream of it. Results: RUN/report.html, RUN/tables/*.csv, RUN/figures/*.png,
+    RUN/bundle/ (for `sonomics predict`).
+    """
+    from sonomics.config import apply_profile
+
     cfg = load_config(config, out)
+    if profile is not None:
+        try:
+            cfg = apply_profile(cfg, profile)
+        except ConfigError as exc:
+            raise fail(str(exc)) from None
     _run_study(cfg)
+
+
+@app.command()
+def predict(
+    bundle: Path = typer.Argument(..., help="The bundle folder of a finished run (RUN/bundle)."),
+    manifest: Path = typer.Argument(..., help="Manifest of the new cases (labels optional)."),
+    out: Path = typer.Option(Path("predictions"), "--out", help="Output folder."),
+    gradcam: bool = typer.Option(True, "--gradcam/--no-gradcam",
+                                 help="Write a Grad-CAM overlay per case."),
+) -> None:
+    """Score new patients with a finished study's bundle.
+
+    For each case: the probability of every model, the class at the cut-off chosen on
+    the TRAINING set, the nomogram's points per factor, total points and risk, and a
+    Grad-CAM overlay. A problem with one case is reported on its row; the others are
+    scored. The bundle is verified first (integrity hashes, version) and loading it
+    executes no code from it.
+    """
+    from sonomics.bundle import BundleError
+    from sonomics.data.manifest import CohortError
+    from sonomics.predict import predict as run_predict
+
+    try:
+        path, result = run_predict(bundle, manifest, out, gradcam=gradcam)
+    except (BundleError, CohortError, ConfigError) as exc:
+        raise fail(str(exc)) from None
+    bad = result[result["error"] != ""]
+    for cid, row in bad.iterrows():
+        err_console.print(f"[red]case {cid}:[/red] {row['error']}", highlight=False)
+    console.print(f"{len(result) - len(bad)} of {len(result)} cases scored -> {path}")
+    if len(bad) == len(result):
+        raise typer.Exit(1)
 
 
 def _run_study(cfg: StudyConfig) -> Path:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,10 +51,13 @@ class StudyState:
 
 @dataclass(frozen=True)
 class Stage:
+    """One step of the study: a function, the settings it reads and the stages it needs."""
+
     name: str
     run: Callable[[Study], None]
     settings: Callable[[StudyConfig], object]
     description: str
+    needs: tuple[str, ...] = ()
 
 
 class Study:
@@ -65,6 +69,7 @@ class Study:
         self.out = Path(out or config.out)
         self.console = console or Console(stderr=True)
         self.state = StudyState()
+        self.timings: dict[str, float] = {}
 
     # ------------------------------------------------------------ paths
     @property
@@ -81,24 +86,42 @@ class Study:
 
     # ------------------------------------------------------------ running
     def run(self, stages: list[Stage] | None = None) -> Path:
+        """Run every stage whose fingerprint changed; return the run directory.
+
+        A stage's fingerprint hashes its settings and the fingerprints of the stages
+        it needs, so a changed setting recomputes exactly the stages downstream of it.
+        """
+        from sonomics.stages import StageSkipped
+
         stages = stages if stages is not None else STAGES
         self.out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(self.out / "config.yaml",
                           f"# sonomics {__version__}\n" + self.config.to_yaml())
-        upstream = ""
+        prints: dict[str, str] = {}
         for i, stage in enumerate(stages, 1):
-            fingerprint = _fingerprint(stage.settings(self.config), upstream)
+            upstream = [prints[n] for n in stage.needs if n in prints]
+            fingerprint = _fingerprint(stage.settings(self.config), "|".join(upstream))
+            prints[stage.name] = fingerprint
             marker = self.stage_dir / f"{stage.name}.json"
             label = f"[{i}/{len(stages)}] {stage.description}"
             if marker.exists() and json.loads(marker.read_text())["fingerprint"] == fingerprint \
                     and stage.name not in ALWAYS_RERUN:
                 self.console.print(f"{label} — unchanged, skipped")
-            else:
-                self.console.print(f"[bold]{label}[/bold]")
+                continue
+            self.console.print(f"[bold]{label}[/bold]")
+            marker.unlink(missing_ok=True)
+            started = time.perf_counter()
+            try:
                 stage.run(self)
-                atomic_write_text(marker, json.dumps({"fingerprint": fingerprint,
-                                                      "version": __version__}))
-            upstream = fingerprint
+            except StageSkipped as exc:
+                skipped = self.out / "models" / f"{stage.name}.absent"
+                atomic_write_text(skipped, str(exc))
+                self.console.print(f"  [yellow]skipped:[/yellow] {exc}")
+            seconds = time.perf_counter() - started
+            self.timings[stage.name] = seconds
+            atomic_write_text(marker, json.dumps({"fingerprint": fingerprint,
+                                                  "version": __version__,
+                                                  "seconds": round(seconds, 2)}))
         return self.out
 
     # ------------------------------------------------------------ helpers
@@ -176,11 +199,64 @@ def _settings_data(cfg: StudyConfig) -> object:
     return {"data": cfg.data.model_dump(mode="json"), "manifest": _file_hash(cfg.data.manifest)}
 
 
+def _stage(name: str) -> Callable[[Study], None]:
+    """Late import of a heavy stage (torch, pyradiomics load only when it runs)."""
+    def run(study: Study) -> None:
+        from sonomics import stages
+
+        getattr(stages, f"stage_{name}")(study)
+    return run
+
+
+def _report(study: Study) -> None:
+    from sonomics.report.study_report import write_study_report
+
+    write_study_report(study)
+
+
+def _bundle(study: Study) -> None:
+    from sonomics.predict import write_study_bundle
+
+    write_study_bundle(study)
+
+
+def _family_models(cfg: StudyConfig) -> object:
+    """The model settings a feature family reads (not the clinical-model thresholds)."""
+    return cfg.models.model_dump(mode="json", exclude={"clinical_p", "univariable_p"})
+
+
 STAGES: list[Stage] = [
     Stage("validate", stage_validate, _settings_data, "Validate the cohort"),
     Stage("split", stage_split, lambda c: c.split.model_dump(mode="json"),
-          "Split train/test (patient-grouped, stratified)"),
-    Stage("baseline", stage_baseline, lambda c: None, "Baseline tables (Tables 1-2)"),
+          "Split train/test (patient-grouped, stratified)", ("validate",)),
+    Stage("baseline", stage_baseline, lambda c: None, "Baseline tables (Tables 1-2)",
+          ("split",)),
+    Stage("clinical", _stage("clinical"),
+          lambda c: [c.models.model_dump(mode="json"), c.seed], "Clinical model (Table 3)",
+          ("split",)),
+    Stage("radiomics", _stage("radiomics"),
+          lambda c: [c.radiomics.model_dump(mode="json", exclude={"workers", "scheduler"}),
+                     c.data.mask_label, c.data.min_roi_pixels, c.seed],
+          "Handcrafted radiomics + reader reproducibility (ICC)", ("split",)),
+    Stage("radiomics_model", _stage("radiomics_model"),
+          lambda c: [c.selection.model_dump(mode="json"), _family_models(c), c.seed],
+          "Radiomics models (Table 4)", ("radiomics",)),
+    Stage("deep", _stage("deep"),
+          lambda c: [c.deep.model_dump(mode="json", exclude={"device"}), c.seed],
+          "CNN transfer learning + deep features (Table 5)", ("split",)),
+    Stage("fusion", _stage("fusion"),
+          lambda c: [c.selection.model_dump(mode="json"), _family_models(c), c.seed],
+          "Fusion: deep learning radiomics (Table 6)",
+          ("radiomics", "deep")),
+    Stage("nomogram", _stage("nomogram"), lambda c: None, "Nomogram (DLRN)",
+          ("clinical", "fusion")),
+    Stage("evaluation", _stage("evaluation"), lambda c: None,
+          "Comparison of all models (Table 7, ROC, DCA, calibration, DeLong)",
+          ("clinical", "radiomics_model", "deep", "fusion", "nomogram")),
+    Stage("report", _report, lambda c: c.name, "Report (report.html)",
+          ("evaluation", "baseline")),
+    Stage("bundle", _bundle, lambda c: None, "Prediction bundle",
+          ("clinical", "radiomics", "radiomics_model", "deep", "fusion", "nomogram")),
 ]
 #: stages cheap enough to redo every time (they also load the cohort for later stages)
 ALWAYS_RERUN = {"validate"}

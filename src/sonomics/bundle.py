@@ -1,0 +1,144 @@
+"""The prediction bundle: everything needed to score a new patient, stored safely.
+
+A bundle is a folder:
+
+* ``bundle.json`` — format version, sonomics version, creation time and the
+  SHA-256 of every other file (integrity);
+* ``meta.json`` — plain data: selected features, cut-offs, nomogram
+  coefficients and points, clinical encodings, extraction parameters, versions;
+* ``models.skops`` — fitted scikit-learn objects (scalers, selectors, PCA,
+  classifiers), written with skops;
+* ``*.safetensors`` — CNN weights.
+
+Loading never executes code from the bundle: no pickle. skops reconstructs
+only types on an explicit trusted list (:data:`TRUSTED_PREFIXES`, checked
+against ``skops.io.get_untrusted_types``), safetensors holds tensors only and
+JSON holds data only. A bundle whose files do not match their recorded hashes,
+or that was written by an incompatible format version, is refused with a
+clear message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sonomics import __version__
+from sonomics.io import atomic_write_bytes, atomic_write_text, sha256_file
+
+FORMAT_VERSION = 1
+
+#: modules whose types a bundle may contain (everything else is refused on load)
+TRUSTED_PREFIXES = ("sklearn.", "sonomics.", "numpy.", "scipy.", "xgboost.", "lightgbm.",
+                    "builtins.", "collections.", "pandas.", "joblib.", "statsmodels.",
+                    "functools.", "operator.")
+
+
+class BundleError(ValueError):
+    """The bundle cannot be used (missing, tampered with, or incompatible)."""
+
+
+@dataclass
+class Bundle:
+    """A loaded bundle: plain metadata, sklearn objects and tensors by name."""
+
+    path: Path
+    meta: dict[str, Any]
+    models: dict[str, Any]
+    info: dict[str, Any]
+
+    def tensors(self, name: str) -> dict[str, Any]:
+        """The state dict stored as ``<name>.safetensors``."""
+        from safetensors.torch import load_file
+
+        file = self.path / f"{name}.safetensors"
+        if not file.exists():
+            raise BundleError(f"bundle has no tensors named '{name}'")
+        return load_file(str(file))
+
+
+def save_bundle(path: str | Path, meta: dict[str, Any], models: dict[str, Any],
+                tensors: dict[str, dict[str, Any]] | None = None) -> Path:
+    """Write a bundle folder (atomically per file; ``bundle.json`` last)."""
+    import skops.io as sio
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path / "meta.json", json.dumps(meta, indent=2, sort_keys=True, default=_json))
+    atomic_write_bytes(path / "models.skops", sio.dumps(models))
+    for name, state in (tensors or {}).items():
+        tmp = path / f".{name}.safetensors.tmp"
+        save_file({k: v.detach().cpu().contiguous() for k, v in state.items()}, str(tmp))
+        tmp.replace(path / f"{name}.safetensors")
+    files = sorted(p.name for p in path.iterdir()
+                   if p.is_file() and p.name != "bundle.json" and not p.name.startswith("."))
+    info = {"format_version": FORMAT_VERSION, "sonomics_version": __version__,
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "files": {name: sha256_file(path / name) for name in files}}
+    info["digest"] = _digest(info["files"])
+    atomic_write_text(path / "bundle.json", json.dumps(info, indent=2))
+    return path
+
+
+def load_bundle(path: str | Path) -> Bundle:
+    """Load and verify a bundle; raises :class:`BundleError` with the reason."""
+    import skops.io as sio
+
+    path = Path(path)
+    info_path = path / "bundle.json"
+    if not info_path.is_file():
+        raise BundleError(f"not a sonomics bundle (no bundle.json): {path}")
+    try:
+        info = json.loads(info_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise BundleError(f"bundle.json is not valid JSON ({exc}): {path}") from None
+    if info.get("format_version") != FORMAT_VERSION:
+        raise BundleError(f"bundle format {info.get('format_version')} was written by sonomics "
+                          f"{info.get('sonomics_version')}; this sonomics ({__version__}) reads "
+                          f"format {FORMAT_VERSION} only — re-run the study to make a new one")
+    files = info.get("files") or {}
+    if info.get("digest") != _digest(files):
+        raise BundleError(f"bundle.json was altered (digest mismatch): {path}")
+    present = {p.name for p in path.iterdir() if p.is_file() and p.name != "bundle.json"
+               and not p.name.startswith(".")}
+    extra = present - set(files)
+    if extra:
+        raise BundleError(f"bundle holds files it did not record: {sorted(extra)}")
+    for name, digest in files.items():
+        file = path / name
+        if not file.is_file():
+            raise BundleError(f"bundle file missing: {name}")
+        if sha256_file(file) != digest:
+            raise BundleError(f"bundle file {name} does not match its recorded hash "
+                              "(tampered with or corrupted); refusing to load it")
+    untrusted = sio.get_untrusted_types(file=path / "models.skops")
+    refused = [t for t in untrusted if not t.startswith(TRUSTED_PREFIXES)]
+    if refused:
+        raise BundleError(f"bundle contains types outside the trusted list: {refused}")
+    models = sio.load(path / "models.skops", trusted=untrusted)
+    meta = json.loads((path / "meta.json").read_text())
+    return Bundle(path=path, meta=meta, models=models, info=info)
+
+
+def _digest(files: dict[str, str]) -> str:
+    blob = json.dumps(files, sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()
+
+
+def _json(value: Any) -> Any:
+    import numpy as np
+
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot store {type(value).__name__} in bundle metadata")

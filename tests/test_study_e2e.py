@@ -1,0 +1,190 @@
+"""The whole study on a tiny synthetic cohort: every stage, resume, report, bundle, predict.
+
+One run (module fixture) with a reduced radiomics parameter file, a small CNN at
+32 px and two classifiers keeps this under a minute or two on 2 cores; the full
+settings are exercised by `make demo` and the benchmarks.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sonomics.bundle import BundleError, load_bundle
+from sonomics.config import StudyConfig
+from sonomics.data.demo import DemoSettings, demo_config_dict, generate_demo_cohort
+from sonomics.predict import predict
+from sonomics.study import Study
+
+FIXTURES = Path(__file__).parent / "fixtures" / "study"
+
+
+def tiny_config(root: Path, **overrides) -> StudyConfig:
+    manifest = generate_demo_cohort(root / "cohort", DemoSettings(
+        n_benign=26, n_malignant=18, seed=11, image_size=(96, 128), pixel_spacing_mm=0.7))
+    raw = demo_config_dict(manifest, root / "run")
+    raw["radiomics"] = {"params": str(FIXTURES / "radiomics_small.yaml"), "workers": 1,
+                        "icc_subset": 20}
+    raw["models"] = {"classifiers": ["LR", "RandomForest"], "cv_folds": 3}
+    raw["selection"] = {"lasso_folds": 3}
+    raw["deep"] = {"backbones": ["resnet18"], "input_size": 32, "epochs": 2, "batch_size": 16,
+                   "pca_components": 8, "early_stopping": 2, "profile": "quick"}
+    for key, value in overrides.items():
+        raw.setdefault(key, {}).update(value)
+    return StudyConfig.from_dict(raw)
+
+
+@pytest.fixture(scope="module")
+def study_run(tmp_path_factory) -> tuple[Study, Path]:
+    root = tmp_path_factory.mktemp("study")
+    study = Study(tiny_config(root))
+    study.run()
+    return study, root
+
+
+def test_every_stage_wrote_its_outputs(study_run):
+    study, _ = study_run
+    tables = {p.stem for p in (study.out / "tables").glob("*.csv")}
+    for name in ("table1_distribution", "table2_train_test", "supp_table1_clinical_lr",
+                 "table3_clinical_models", "radiomics_icc", "table4_radiomics_models",
+                 "table5_deep", "table6_dlr_models", "nomogram_coefficients",
+                 "table7_all_models", "hosmer_lemeshow", "delong_test", "failures"):
+        assert name in tables, name
+    t7 = pd.read_csv(study.out / "tables" / "table7_all_models.csv")
+    assert list(t7["Model"]) == [f"{m}-{s}" for s in ("training", "testing") for m in
+                                 ("Clinical", "Radiomics", "Deep Learning", "DLR", "Nomogram")]
+    assert not t7.isna().any().any()
+    figures = {p.stem for p in (study.out / "figures").glob("*.png")}
+    for name in ("roc_all_train", "roc_all_test", "dca_test", "calibration_test",
+                 "delong_test", "nomogram", "lasso_fusion"):
+        assert name in figures, name
+    assert (study.out / "report.html").exists() and (study.out / "bundle" / "bundle.json").exists()
+
+
+def test_nomogram_uses_out_of_fold_dlr_score(study_run):
+    study, _ = study_run
+    dlr = pd.read_csv(study.out / "predictions" / "dlr.csv", index_col="case_id")
+    train = dlr[dlr["split"] == "train"]
+    assert train["oof"].notna().all()
+    assert not np.allclose(train["oof"], train["prob"])  # the in-sample score is not used
+
+
+def test_rerun_recomputes_nothing(study_run):
+    study, _ = study_run
+    stamps = {p: p.stat().st_mtime_ns for p in (study.out / "tables").glob("*.csv")
+              if p.stem != "validation"}  # validation is cheap and always redone
+    again = Study(study.config)
+    again.run()
+    assert set(again.timings) == {"validate"}  # only the cheap validation is redone
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+
+
+def test_changed_setting_recomputes_exactly_downstream(study_run, tmp_path):
+    study, _ = study_run
+    cfg = study.config.model_copy(deep=True)
+    cfg.models.clinical_p = 0.2
+    copy = tmp_path / "run"
+    shutil.copytree(study.out, copy)
+    cfg.out = copy
+    rerun = Study(cfg)
+    rerun.run()
+    assert set(rerun.timings) == {"validate", "clinical", "nomogram", "evaluation", "report",
+                                  "bundle"}
+
+
+def test_bundle_round_trip_gives_the_studys_test_predictions(study_run, tmp_path):
+    study, root = study_run
+    manifest = pd.read_csv(root / "cohort" / "manifest.csv")
+    split = pd.read_csv(study.out / "split.csv", index_col="case_id")
+    test_ids = split.index[split["split"] == "test"]
+    new = manifest[manifest["case_id"].isin(test_ids)].drop(columns=["label"])
+    new["image"] = [str(root / "cohort" / p) for p in new["image"]]
+    new["mask"] = [str(root / "cohort" / p) for p in new["mask"]]
+    new["mask_reader2"] = ""
+    new.to_csv(tmp_path / "new.csv", index=False)
+    _, result = predict(study.out / "bundle", tmp_path / "new.csv", tmp_path / "out")
+    assert (result["error"] == "").all(), result["error"].tolist()
+    for model in ("clinical", "radiomics", "deep", "dlr", "nomogram"):
+        study_pred = pd.read_csv(study.out / "predictions" / f"{model}.csv",
+                                 index_col="case_id")["prob"]
+        np.testing.assert_allclose(result[f"{model}_prob"],
+                                   study_pred.loc[result.index], rtol=1e-5, atol=1e-6,
+                                   err_msg=model)
+    assert {"points_total_points", "nomogram_class"} <= set(result.columns)
+    assert all(Path(p).exists() for p in result["gradcam"])
+
+
+def test_predict_reports_an_unseen_category_for_that_case_only(study_run, tmp_path):
+    study, root = study_run
+    manifest = pd.read_csv(root / "cohort" / "manifest.csv").head(3)
+    for col in ("image", "mask"):
+        manifest[col] = [str(root / "cohort" / p) for p in manifest[col]]
+    manifest["mask_reader2"] = ""
+    meta = json.loads((study.out / "bundle" / "meta.json").read_text())
+    variable = meta["clinical"]["selected_variables"][0]
+    if variable in meta["clinical"]["categorical"]:
+        manifest.loc[0, variable] = "Never-seen level"
+    else:
+        manifest.loc[0, variable] = "not a number"
+    manifest.to_csv(tmp_path / "m.csv", index=False)
+    _, result = predict(study.out / "bundle", tmp_path / "m.csv", tmp_path / "out",
+                        gradcam=False)
+    first = manifest.loc[0, "case_id"]
+    assert first in result.loc[first, "error"] and variable in result.loc[first, "error"]
+    assert (result.drop(index=first)["error"] == "").all()
+
+
+def test_tampered_bundle_is_refused(study_run, tmp_path):
+    study, _ = study_run
+    copy = tmp_path / "bundle"
+    shutil.copytree(study.out / "bundle", copy)
+    load_bundle(copy)  # intact: loads
+    meta = json.loads((copy / "meta.json").read_text())
+    meta["cutoffs"]["dlr"] = 0.0
+    (copy / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(BundleError, match="does not match its recorded hash"):
+        load_bundle(copy)
+    info = json.loads((study.out / "bundle" / "bundle.json").read_text())
+    info["format_version"] = 99
+    shutil.copytree(study.out / "bundle", tmp_path / "b2")
+    (tmp_path / "b2" / "bundle.json").write_text(json.dumps(info))
+    with pytest.raises(BundleError, match="format 99"):
+        load_bundle(tmp_path / "b2")
+
+
+def test_report_is_self_contained_and_says_synthetic(study_run):
+    study, _ = study_run
+    html = (study.out / "report.html").read_text()
+    assert "SYNTHETIC DATA" in html and "RANDOM initialisation" in html
+    for heading in ("Table 1.", "Table 3.", "Table 4.", "Table 5.", "Table 6.", "Table 7.",
+                    "Figure 6.", "Figure 7A.", "Figure 8B.", "Supplementary Table 1."):
+        assert heading in html, heading
+    assert "src='http" not in html and 'src="http' not in html
+    assert html.count("data:image/png;base64,") >= 10
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install "
+                                             "chromium); .ci/run installs it")
+def test_report_renders_in_headless_chromium(study_run, tmp_path):
+    from PIL import Image
+
+    study, _ = study_run
+    shot = tmp_path / "report.png"
+    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1200,2400",
+           f"--screenshot={shot}", (study.out / "report.html").as_uri()]
+    subprocess.run(cmd, check=True, timeout=120, capture_output=True)
+    pixels = np.asarray(Image.open(shot).convert("L"), dtype=float)
+    assert pixels.std() > 10  # not a blank page
+    assert (pixels < 128).mean() > 0.01  # text and figures are drawn
+    shutil.copy(shot, study.out / "report_screenshot.png")
