@@ -88,3 +88,10 @@ def test_init_with_manifest_declares_clinical_columns(small_cohort, tmp_path: Pa
     assert "birads" in text.splitlines()[0]  # reported as left out
     again = CliRunner().invoke(app, ["init", str(study)])
     assert again.exit_code != 0 and "--force" in again.output
+
+
+@pytest.mark.parametrize("name", ["breast-lesions-usg.yaml", "bus-bra.yaml"])
+def test_shipped_example_configs_validate(name):
+    path = Path(__file__).resolve().parents[1] / "examples" / name
+    cfg = StudyConfig.load(path)
+    assert cfg.data.manifest.name == "manifest.csv"

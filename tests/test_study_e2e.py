@@ -188,3 +188,13 @@ def test_report_renders_in_headless_chromium(study_run, tmp_path):
     assert pixels.std() > 10  # not a blank page
     assert (pixels < 128).mean() > 0.01  # text and figures are drawn
     shutil.copy(shot, study.out / "report_screenshot.png")
+
+
+def test_cohort_without_clinical_variables_runs_all_but_clinical_and_nomogram(tmp_path):
+    cfg = tiny_config(tmp_path, data={"continuous": [], "categorical": []})
+    Study(cfg).run()
+    t7 = pd.read_csv(cfg.out / "tables" / "table7_all_models.csv")
+    assert {m.rsplit("-", 1)[0] for m in t7["Model"]} == {"Radiomics", "Deep Learning", "DLR"}
+    html = (cfg.out / "report.html").read_text()
+    assert "no clinical variables" in html and "no nomogram" in html
+    assert (cfg.out / "bundle" / "bundle.json").exists()

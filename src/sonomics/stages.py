@@ -415,6 +415,7 @@ def stage_nomogram(study: Study) -> None:
 
 # ----------------------------------------------------------------- evaluation
 def stage_evaluation(study: Study) -> None:
+    from sonomics.evaluation._checks import DegenerateInputError
     from sonomics.evaluation.calibration import hosmer_lemeshow
     from sonomics.evaluation.delong import delong_matrix
     from sonomics.evaluation.metrics import performance_rows
@@ -442,9 +443,14 @@ def stage_evaluation(study: Study) -> None:
         rows.append(performance_rows(name, label[is_tr], prob[is_tr], label[is_te],
                                      prob[is_te]))
         for side, mask in (("training", is_tr), ("testing", is_te)):
-            hl = hosmer_lemeshow(label[mask], prob[mask])
-            hl_rows.append({"Model": name, "Set": side, "HL statistic": hl.statistic,
-                            "df": hl.df, "P": hl.p, "groups": hl.groups})
+            try:
+                hl = hosmer_lemeshow(label[mask], prob[mask])
+            except DegenerateInputError as exc:  # reported, never a NaN in the table
+                hl_rows.append({"Model": name, "Set": side, "HL statistic": "not computable",
+                                "df": "–", "P": "–", "groups": str(exc)})
+                continue
+            hl_rows.append({"Model": name, "Set": side, "HL statistic": f"{hl.statistic:.3f}",
+                            "df": str(hl.df), "P": f"{hl.p:.3f}", "groups": str(hl.groups)})
     t7 = pd.concat(rows, ignore_index=True)
     order = t7["Model"].str.endswith("-testing").to_numpy()
     t7 = pd.concat([t7[~order], t7[order]], ignore_index=True)

@@ -11,8 +11,13 @@ absolute). The manifest uses sonomics' default column names, so
   lesion) are excluded; the one tumour mask with a stray grey value (75, two
   pixels, case010) is handled by reading every non-zero pixel as ROI, which
   validation reports as a warning. Pixel size (cm in the xlsx) becomes
-  ``spacing_mm``. BI-RADS is kept as ``birads`` — the radiologist's verdict, a
-  comparator, not a clinical predictor.
+  ``spacing_mm``. The ultrasound descriptors are mapped as :data:`BREAST_FACTORS`
+  documents (shape oval/round -> regular; margin circumscribed vs not;
+  echogenicity hypoechoic / heterogeneous / other; calcifications present if in a
+  mass, intraductal or indefinable; tissue composition fat / fibroglandular /
+  lactating). BI-RADS is kept as ``birads`` — the radiologist's verdict, a
+  comparator, not a clinical predictor (BI-RADS 2 cases were verified by
+  follow-up, not biopsy).
 * ``bus-bra`` — BUS-BRA (Gómez-Flores et al., Med. Phys. 2024): ``bus_data.csv``
   where ``Case`` is the patient (several images per patient); BI-RADS, device,
   side and the official 5-fold partition are kept as columns.
@@ -76,16 +81,44 @@ def convert_breast_lesions_usg(src: Path) -> pd.DataFrame:
         "age": pd.to_numeric(data["Age"], errors="coerce"),
     })
     out["patient_id"] = out["case_id"]
-    for src_col, dst in [("Shape", "shape"), ("Margin", "margin"),
-                         ("Echogenicity", "echogenicity"),
-                         ("Posterior_features", "posterior_features"), ("Halo", "halo"),
-                         ("Calcifications", "calcifications"),
-                         ("Skin_thickening", "skin_thickening"),
-                         ("Tissue_composition", "tissue_composition"), ("BIRADS", "birads"),
-                         ("Verification", "verification")]:
-        if src_col in data:
-            out[dst] = data[src_col].astype("string").str.strip()
+    for src_col, (dst, mapping) in BREAST_FACTORS.items():
+        if src_col not in data:
+            continue
+        text = data[src_col].astype("string").str.strip().str.lower()
+        out[dst] = text.map(mapping) if mapping is not None else text
     return out.reset_index(drop=True)
+
+
+def _tissue(value: object) -> object:
+    text = str(value)
+    if "lactating" in text:
+        return "lactating"
+    if "fibroglandular" in text:
+        return "fibroglandular"
+    return "fat" if "fat" in text else pd.NA
+
+
+#: BrEaST-Lesions-USG xlsx column -> (manifest column, value mapping or None = keep as is).
+#: Values not in a mapping (incl. "not available"/"not applicable") become missing.
+BREAST_FACTORS: dict[str, tuple[str, object]] = {
+    "Shape": ("shape", {"oval": "regular", "round": "regular", "irregular": "irregular"}),
+    "Margin": ("margin", lambda v: (pd.NA if pd.isna(v) else "circumscribed"
+                                    if v == "circumscribed" else "not circumscribed")),
+    "Echogenicity": ("echogenicity", {"hypoechoic": "hypoechoic",
+                                      "heterogeneous": "heterogeneous",
+                                      "anechoic": "other", "isoechoic": "other",
+                                      "hyperechoic": "other", "complex cystic/solid": "other"}),
+    "Posterior_features": ("posterior_features", {"no": "none", "shadowing": "shadowing",
+                                                  "enhancement": "enhancement",
+                                                  "combined": "combined"}),
+    "Halo": ("halo", {"yes": "present", "no": "absent"}),
+    "Calcifications": ("calcifications", {"no": "absent", "in a mass": "present",
+                                          "intraductal": "present", "indefinable": "present"}),
+    "Skin_thickening": ("skin_thickening", {"yes": "present", "no": "absent"}),
+    "Tissue_composition": ("tissue_composition", _tissue),
+    "BIRADS": ("birads", None),
+    "Verification": ("verification", None),
+}
 
 
 def convert_bus_bra(src: Path) -> pd.DataFrame:

@@ -18,6 +18,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from sklearn.metrics import roc_curve
 
+from sonomics.evaluation._checks import DegenerateInputError
 from sonomics.evaluation.calibration import calibration_curve, hosmer_lemeshow
 from sonomics.evaluation.dca import net_benefit
 from sonomics.evaluation.delong import auc_delong
@@ -75,9 +76,12 @@ def calibration_figure(curves: Scores, bins: int = 10, title: str = "Calibration
     ax = fig.add_subplot()
     for name, (y, prob) in curves.items():
         cc = calibration_curve(y, prob, bins=bins)
-        hl = hosmer_lemeshow(y, prob, groups=bins)
+        try:
+            hl_text = f"HL p={hosmer_lemeshow(y, prob, groups=bins).p:.3f}"
+        except DegenerateInputError:  # e.g. nearly all probabilities identical
+            hl_text = "HL not computable"
         ax.plot(cc["mean_predicted"], cc["observed"], marker="o", ms=3,
-                label=f"{name} (HL p={hl.p:.3f})")
+                label=f"{name} ({hl_text})")
     ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=0.8, label="Ideal")
     ax.set(xlabel="Predicted probability", ylabel="Observed fraction malignant", title=title,
            xlim=(0, 1), ylim=(0, 1))

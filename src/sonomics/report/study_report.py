@@ -57,13 +57,16 @@ def study_notes(study: Study) -> list[str]:
     deep = load_meta(study, "deep")
     if deep and deep.get("random_init"):
         notes.append("WARNING: the CNN backbones started from RANDOM initialisation "
-                     f"({deep.get('weights_source')}): no ImageNet weights were available, so "
+                     f"({', '.join(deep.get('weights_source', {}))}): no ImageNet weights were "
+                     "available, so "
                      "the deep models are not transfer-learned as in the paper, and the deep "
                      "learning, DLR and nomogram results understate what pretrained weights "
                      "would give.")
     if deep:
-        notes.append(f"Deep features come from {deep.get('label')} (chosen by validation AUC "
-                     f"{deep.get('validation_auc')}).")
+        aucs = ", ".join(f"{k} {v:.3f}" for k, v in deep.get("validation_auc", {}).items())
+        notes.append(f"Deep features come from {deep.get('label')}, the backbone with the best "
+                     f"validation AUC ({aucs}); the validation cases were carved from the "
+                     "training set.")
     icc = study.tables_dir / "radiomics_icc.csv"
     if icc.exists():
         table = pd.read_csv(icc)
