@@ -90,3 +90,11 @@ def write_table(df: pd.DataFrame, out_dir: str | Path, name: str, *, index: bool
         md += f"\n{note}\n"
     atomic_write_text(out_dir / f"{name}.md", md)
     return csv_path
+
+
+def save_figure(fig, target: str | Path, dpi: int = 120) -> Path:
+    """Save a matplotlib figure atomically, in the format its suffix names (PNG by default)."""
+    target = Path(target)
+    with atomic_path(target) as tmp:
+        fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format=target.suffix.lstrip(".") or "png")
+    return target

@@ -20,7 +20,7 @@ import torch
 
 from sonomics.deep.backbones import BackboneNet
 from sonomics.deep.preprocess import Normaliser, to_network_input
-from sonomics.io import atomic_path
+from sonomics.io import save_figure
 
 OUTCOMES = ("TP", "FP", "TN", "FN")
 
@@ -98,11 +98,9 @@ def plot_gradcam_figure(crops: np.ndarray, heatmaps: np.ndarray, titles: list[st
             ax.set_yticks([])
     fig.suptitle(suptitle, fontsize=10)
     fig.tight_layout()
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=120, format="png")
+    saved = save_figure(fig, path)
     plt.close(fig)
-    return path
+    return saved
 
 
 def gradcam_figure(model: BackboneNet, crops: np.ndarray, normaliser: Normaliser,

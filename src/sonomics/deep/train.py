@@ -45,7 +45,7 @@ from torch.utils.data import DataLoader
 from sonomics.deep.backbones import BackboneNet, build_backbone
 from sonomics.deep.dataset import CropDataset
 from sonomics.deep.preprocess import Normaliser, build_augmentation, to_network_input
-from sonomics.io import atomic_path
+from sonomics.io import atomic_path, save_figure
 
 log = logging.getLogger(__name__)
 
@@ -481,8 +481,6 @@ def plot_training_curve(history: pd.DataFrame, path: str | Path, *, title: str =
         ax.grid(alpha=0.3)
     fig.suptitle(title)
     fig.tight_layout()
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=120, format="png")
+    saved = save_figure(fig, path)
     plt.close(fig)
-    return path
+    return saved

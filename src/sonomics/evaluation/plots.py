@@ -22,16 +22,14 @@ from sonomics.evaluation._checks import DegenerateInputError
 from sonomics.evaluation.calibration import calibration_curve, hosmer_lemeshow
 from sonomics.evaluation.dca import net_benefit
 from sonomics.evaluation.delong import auc_delong
-from sonomics.io import atomic_path
+from sonomics.io import save_figure
 
 Scores = Mapping[str, tuple[Any, Any]]  # name -> (y, score)
 
 
 def _save(fig: Figure, path: str | Path | None) -> Figure:
     if path is not None:
-        path = Path(path)
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, dpi=150, bbox_inches="tight", format=path.suffix.lstrip(".") or "png")
+        save_figure(fig, path, dpi=150)
     return fig
 
 
