@@ -94,8 +94,7 @@ def _split_frames(study: Study) -> tuple[pd.DataFrame, pd.Series]:
     return table, split
 
 
-def _family_predictions(fam, index_train, index_test, y_train, y_test, extra=None
-                        ) -> pd.DataFrame:
+def _family_predictions(fam, index_train, index_test, y_train, y_test) -> pd.DataFrame:
     """Probabilities of a family's best classifier for train (with OOF) and test."""
     best = fam.best
     train = pd.DataFrame({"split": "train", "label": y_train, "prob": fam.train_proba[best],
@@ -106,8 +105,6 @@ def _family_predictions(fam, index_train, index_test, y_train, y_test, extra=Non
         frames.append(pd.DataFrame({"split": "test", "label": y_test,
                                     "prob": fam.test_proba[best], "oof": np.nan},
                                    index=index_test))
-    if extra is not None:
-        frames.append(extra)
     return pd.concat(frames)
 
 
