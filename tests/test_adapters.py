@@ -14,6 +14,7 @@ from sonomics.config import StudyConfig
 from sonomics.data.adapters import AdapterError, convert_dataset
 from sonomics.data.images import read_mask
 from sonomics.data.manifest import load_cohort
+from sonomics.data.validation import validate_cohort
 
 
 def make_busi(root: Path) -> None:
@@ -76,3 +77,14 @@ def test_bus_bra_counts(tmp_path: Path):
     assert len(frame) == 1875 and frame["patient_id"].nunique() == 1064
     assert frame["fold5"].notna().all()
     assert {"birads", "device"} <= set(frame.columns)
+
+
+def test_manifest_paths_are_absolute_when_the_source_is_relative(tmp_path: Path, monkeypatch):
+    make_busi(tmp_path / "BUSI")
+    monkeypatch.chdir(tmp_path)
+    path, frame = convert_dataset("busi", Path("BUSI"), Path("elsewhere/out"))
+    assert all(Path(p).is_absolute() for p in frame["image"])
+    cohort = load_cohort(StudyConfig.from_dict({"data": {"manifest": str(path.resolve())}}))
+    validate_cohort(cohort)
+    assert cohort.errors == []
+

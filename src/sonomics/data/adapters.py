@@ -187,8 +187,8 @@ def convert_dataset(name: str, src: str | Path, out: str | Path) -> tuple[Path, 
     """Run one adapter and write its manifest to ``out`` (a .csv file or a folder)."""
     if name not in ADAPTERS:
         raise AdapterError(f"unknown dataset '{name}'; known: {', '.join(ADAPTERS)}")
-    src = Path(src)
-    if not src.is_dir():
+    src = Path(src).resolve()  # manifest paths are absolute: relative ones would resolve
+    if not src.is_dir():       # against the manifest's folder, not the current directory
         raise AdapterError(f"source folder not found: {src}")
     frame = ADAPTERS[name](src)
     first = ["case_id", "patient_id", "image", "mask", "label"]
