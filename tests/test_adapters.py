@@ -69,6 +69,12 @@ def test_breast_lesions_usg_counts(tmp_path: Path):
     assert len(cohort.table) == 252 and not cohort.errors
     assert cohort.table["age"].isna().sum() > 0  # "not available" -> missing
     assert cohort.table["spacing_row"].between(0.04, 0.14).all()  # cm -> mm
+    frame = load_cohort(StudyConfig.from_dict(
+        {"data": {"manifest": str(tmp_path / "manifest.csv"),
+                  "categorical": ["posterior_features", "shape"]}})).table
+    assert frame["posterior_features"].value_counts().to_dict() == {
+        "absent": 159, "shadowing": 50, "enhancement": 36, "combined": 7}
+    assert frame["shape"].value_counts().to_dict() == {"irregular": 140, "regular": 112}
 
 
 @needs_busbra

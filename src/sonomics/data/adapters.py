@@ -108,7 +108,8 @@ BREAST_FACTORS: dict[str, tuple[str, object]] = {
                                       "heterogeneous": "heterogeneous",
                                       "anechoic": "other", "isoechoic": "other",
                                       "hyperechoic": "other", "complex cystic/solid": "other"}),
-    "Posterior_features": ("posterior_features", {"no": "none", "shadowing": "shadowing",
+    # "absent", not "none": sonomics reads "none" in a manifest as a missing value
+    "Posterior_features": ("posterior_features", {"no": "absent", "shadowing": "shadowing",
                                                   "enhancement": "enhancement",
                                                   "combined": "combined"}),
     "Halo": ("halo", {"yes": "present", "no": "absent"}),
