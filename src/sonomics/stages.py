@@ -103,9 +103,8 @@ def _family_predictions(fam, index_train, index_test, y_train, y_test) -> pd.Dat
     frames = [train]
     if index_test is not None and len(index_test):
         frames.append(pd.DataFrame({"split": "test", "label": y_test,
-                                    "prob": fam.test_proba[best], "oof": np.nan},
-                                   index=index_test))
-    return pd.concat(frames)
+                                    "prob": fam.test_proba[best]}, index=index_test))
+    return pd.concat(frames)  # test rows get oof = NaN: they have no out-of-fold score
 
 
 def _roc_of_family(fam, y_test, path: Path, title: str) -> None:
