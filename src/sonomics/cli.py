@@ -246,18 +246,10 @@ class _progress:
     """A rich progress bar as a context manager yielding an ``advance(done, total)`` callback."""
 
     def __init__(self, description: str, total: int) -> None:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-        )
+        from sonomics.progress import progress_bar
 
-        self.progress = Progress(TextColumn("{task.description}"), BarColumn(),
-                                 MofNCompleteColumn(), TimeRemainingColumn(),
-                                 console=err_console, transient=True,
-                                 disable=not err_console.is_terminal)
+        self.progress = progress_bar(enabled=err_console.is_terminal, console=err_console,
+                                     transient=True)
         self.task = self.progress.add_task(description, total=total)
 
     def __enter__(self):

@@ -46,6 +46,7 @@ from sonomics.deep.backbones import BackboneNet, build_backbone
 from sonomics.deep.dataset import CropDataset
 from sonomics.deep.preprocess import Normaliser, build_augmentation, to_network_input
 from sonomics.io import atomic_path, save_figure
+from sonomics.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -350,7 +351,7 @@ def train_backbone(name: str, crops: np.ndarray, labels: np.ndarray, groups: np.
     done = start_epoch >= settings.epochs or (start_epoch > 0 and
                                              stale >= settings.early_stopping)
 
-    bar = _progress(progress)
+    bar = progress_bar(enabled=progress)
     epoch_seconds: list[float] = []
     pending: list = []
     # checkpoints are copied to CPU at once and written by one background thread, in order,
@@ -439,20 +440,6 @@ def train_backbone(name: str, crops: np.ndarray, labels: np.ndarray, groups: np.
         if best_epoch else float("nan")
     return TrainResult(name, model, normaliser, frame, best_epoch, val_auc, train_idx, val_idx,
                        device, model.weights_source, epoch_seconds, resumed_from)
-
-
-def _progress(enabled: bool):
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), TimeRemainingColumn(), disable=not enabled)
 
 
 def plot_training_curve(history: pd.DataFrame, path: str | Path, *, title: str = "",

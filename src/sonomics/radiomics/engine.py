@@ -300,22 +300,11 @@ class _ProgressBar:
     def __enter__(self) -> Callable[[], None]:
         if not self.enabled:
             return lambda: None
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
+        from sonomics.progress import progress_bar
 
-        self._progress = Progress(
-            TextColumn("radiomics"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("ETA"),
-            TimeRemainingColumn(),
-        )
+        self._progress = progress_bar(rate=True)
         self._progress.start()
-        self._task = self._progress.add_task("extract", total=self.total,
+        self._task = self._progress.add_task("radiomics", total=self.total,
                                              completed=self.done, rate="")
 
         def advance() -> None:
