@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from sonomics import __version__
-from sonomics.io import atomic_write_bytes, atomic_write_text, sha256_file
+from sonomics.io import atomic_path, atomic_write_bytes, atomic_write_text, sha256_file
 
 FORMAT_VERSION = 1
 
@@ -69,12 +69,12 @@ def save_bundle(path: str | Path, meta: dict[str, Any], models: dict[str, Any],
 
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path / "meta.json", json.dumps(meta, indent=2, sort_keys=True, default=_json))
+    atomic_write_text(path / "meta.json",
+                      json.dumps(meta, indent=2, sort_keys=True, default=json_default))
     atomic_write_bytes(path / "models.skops", sio.dumps(models))
     for name, state in (tensors or {}).items():
-        tmp = path / f".{name}.safetensors.tmp"
-        save_file({k: v.detach().cpu().contiguous() for k, v in state.items()}, str(tmp))
-        tmp.replace(path / f"{name}.safetensors")
+        with atomic_path(path / f"{name}.safetensors") as tmp:
+            save_file({k: v.detach().cpu().contiguous() for k, v in state.items()}, str(tmp))
     files = sorted(p.name for p in path.iterdir()
                    if p.is_file() and p.name != "bundle.json" and not p.name.startswith("."))
     info = {"format_version": FORMAT_VERSION, "sonomics_version": __version__,
@@ -87,8 +87,6 @@ def save_bundle(path: str | Path, meta: dict[str, Any], models: dict[str, Any],
 
 def load_bundle(path: str | Path) -> Bundle:
     """Load and verify a bundle; raises :class:`BundleError` with the reason."""
-    import skops.io as sio
-
     path = Path(path)
     info_path = path / "bundle.json"
     if not info_path.is_file():
@@ -116,13 +114,21 @@ def load_bundle(path: str | Path) -> Bundle:
         if sha256_file(file) != digest:
             raise BundleError(f"bundle file {name} does not match its recorded hash "
                               "(tampered with or corrupted); refusing to load it")
-    untrusted = sio.get_untrusted_types(file=path / "models.skops")
-    refused = [t for t in untrusted if not t.startswith(TRUSTED_PREFIXES)]
-    if refused:
-        raise BundleError(f"bundle contains types outside the trusted list: {refused}")
-    models = sio.load(path / "models.skops", trusted=untrusted)
+    models = load_skops(path / "models.skops")
     meta = json.loads((path / "meta.json").read_text())
     return Bundle(path=path, meta=meta, models=models, info=info)
+
+
+def load_skops(file: str | Path) -> Any:
+    """Load a skops file, reconstructing only types from :data:`TRUSTED_PREFIXES`."""
+    import skops.io as sio
+
+    untrusted = sio.get_untrusted_types(file=file)
+    refused = [t for t in untrusted if not t.startswith(TRUSTED_PREFIXES)]
+    if refused:
+        raise BundleError(f"{Path(file).name} contains types outside the trusted list: "
+                          f"{refused}")
+    return sio.load(file, trusted=untrusted)
 
 
 def _digest(files: dict[str, str]) -> str:
@@ -130,7 +136,8 @@ def _digest(files: dict[str, str]) -> str:
     return hashlib.sha256(blob).hexdigest()
 
 
-def _json(value: Any) -> Any:
+def json_default(value: Any) -> Any:
+    """JSON for the numpy scalars/arrays and paths that metadata holds; refuse the rest."""
     import numpy as np
 
     if isinstance(value, np.integer):

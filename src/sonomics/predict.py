@@ -28,15 +28,6 @@ MODELS = ("clinical", "radiomics", "deep", "dlr", "nomogram")
 
 
 # ----------------------------------------------------------------- writing
-def _load_stage_objects(study: Study, stage: str) -> dict[str, Any]:
-    import skops.io as sio
-
-    path = study.out / "models" / f"{stage}.skops"
-    if not path.exists():
-        return {}
-    return sio.load(path, trusted=sio.get_untrusted_types(file=path))
-
-
 def training_cutoffs(study: Study) -> dict[str, float]:
     """Youden cut-off of each model on its TRAINING predictions (applied unchanged later)."""
     from sonomics.evaluation.metrics import youden_threshold
@@ -56,7 +47,7 @@ def write_study_bundle(study: Study) -> Path:
     from sonomics import __version__
     from sonomics.radiomics.params import load_params
     from sonomics.report.html import package_versions
-    from sonomics.stages import load_meta
+    from sonomics.stages import load_meta, load_models
 
     cfg = study.config
     meta: dict[str, Any] = {
@@ -71,7 +62,7 @@ def write_study_bundle(study: Study) -> Path:
         if stage_meta is None:
             continue
         meta[stage] = stage_meta
-        for key, obj in _load_stage_objects(study, stage).items():
+        for key, obj in load_models(study, stage).items():
             models[f"{stage}.{key}"] = obj
     tensors = {}
     weights = study.out / "models" / "deep.safetensors"

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from sonomics.io import atomic_write_bytes, atomic_write_text, write_table
+from sonomics.io import atomic_path, atomic_write_bytes, atomic_write_text, write_table
 
 if TYPE_CHECKING:
     from sonomics.study import Study
@@ -61,11 +61,19 @@ def save_models(study: Study, stage: str, objects: dict[str, Any], meta: dict[st
     """Fitted objects (skops, no pickle) and plain metadata (JSON) of a stage."""
     import skops.io as sio
 
-    from sonomics.bundle import _json
+    from sonomics.bundle import json_default
 
     atomic_write_bytes(study.out / "models" / f"{stage}.skops", sio.dumps(objects))
     atomic_write_text(study.out / "models" / f"{stage}.json",
-                      json.dumps(meta, indent=2, default=_json))
+                      json.dumps(meta, indent=2, default=json_default))
+
+
+def load_models(study: Study, stage: str) -> dict[str, Any]:
+    """The fitted objects a stage saved (trusted types only; empty when it saved none)."""
+    from sonomics.bundle import load_skops
+
+    path = study.out / "models" / f"{stage}.skops"
+    return load_skops(path) if path.exists() else {}
 
 
 def load_meta(study: Study, stage: str) -> dict[str, Any] | None:
@@ -323,9 +331,8 @@ def stage_deep(study: Study) -> None:
     from safetensors.torch import save_file
 
     state = {k: v.detach().cpu().contiguous() for k, v in best.model.state_dict().items()}
-    tmp = study.out / "models" / ".deep.safetensors.tmp"
-    save_file(state, str(tmp))
-    tmp.replace(study.out / "models" / "deep.safetensors")
+    with atomic_path(study.out / "models" / "deep.safetensors") as tmp:
+        save_file(state, str(tmp))
 
 
 def _normaliser_meta(trained) -> dict[str, Any]:
@@ -358,8 +365,6 @@ def nomogram_design(encoded: pd.DataFrame, columns: list[str], score: pd.Series)
 
 
 def stage_nomogram(study: Study) -> None:
-    import skops.io as sio
-
     from sonomics.models.nomogram import fit_nomogram
 
     reason = absent_reason(study, "clinical")
@@ -371,9 +376,7 @@ def stage_nomogram(study: Study) -> None:
     if dlr is None:
         raise StageSkipped("no DLR predictions")
     table, split = _split_frames(study)
-    objects = sio.load(study.out / "models" / "clinical.skops",
-                       trusted=sio.get_untrusted_types(file=study.out / "models" /
-                                                       "clinical.skops"))
+    objects = load_models(study, "clinical")
     design, _ = clinical_design(table, table.index[(split == "train").to_numpy()],
                                 meta["continuous"], meta["categorical"])
     encoded = objects["encoder"].transform(design)
