@@ -19,7 +19,7 @@ from sonomics.radiomics.reproducibility import (
     perturbation_tasks,
 )
 
-FIXTURES = Path(__file__).parent / "fixtures" / "radiomics"
+FIXTURES = Path(__file__).parent / "fixtures" / "r-gold"  # psych::ICC reference
 
 
 def _reader_tables() -> dict[str, pd.DataFrame]:
