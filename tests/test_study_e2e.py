@@ -16,28 +16,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from _study_data import tiny_config
 from sonomics.bundle import BundleError, load_bundle
-from sonomics.config import StudyConfig
-from sonomics.data.demo import DemoSettings, demo_config_dict, generate_demo_cohort
 from sonomics.predict import predict
 from sonomics.study import Study
-
-FIXTURES = Path(__file__).parent / "fixtures" / "study"
-
-
-def tiny_config(root: Path, **overrides) -> StudyConfig:
-    manifest = generate_demo_cohort(root / "cohort", DemoSettings(
-        n_benign=26, n_malignant=18, seed=11, image_size=(96, 128), pixel_spacing_mm=0.7))
-    raw = demo_config_dict(manifest, root / "run")
-    raw["radiomics"] = {"params": str(FIXTURES / "radiomics_small.yaml"), "workers": 1,
-                        "icc_subset": 20}
-    raw["models"] = {"classifiers": ["LR", "RandomForest"], "cv_folds": 3}
-    raw["selection"] = {"lasso_folds": 3}
-    raw["deep"] = {"backbones": ["resnet18"], "input_size": 32, "epochs": 2, "batch_size": 16,
-                   "pca_components": 8, "early_stopping": 2, "profile": "quick"}
-    for key, value in overrides.items():
-        raw.setdefault(key, {}).update(value)
-    return StudyConfig.from_dict(raw)
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +47,29 @@ def test_every_stage_wrote_its_outputs(study_run):
                  "delong_test", "nomogram", "lasso_fusion"):
         assert name in figures, name
     assert (study.out / "report.html").exists() and (study.out / "bundle" / "bundle.json").exists()
+
+
+def test_comparators_are_fitted_on_training_cases_and_tested_against_every_model(study_run):
+    study, _ = study_run
+    t8 = pd.read_csv(study.out / "tables" / "table8_comparators.csv")
+    names = ("BI-RADS (radiologist)", "Shape only (9 features)")
+    assert list(t8["Model"]) == [f"{m}-{s}" for s in ("training", "testing") for m in names]
+    assert not t8.isna().any().any()
+    birads = pd.read_csv(study.out / "predictions" / "birads.csv", index_col="case_id")
+    manifest = pd.read_csv(study.config.data.manifest, index_col="case_id")
+    assert len(birads) == len(manifest) - 2  # category 0 carries no score
+    # monotone in the category: the comparator's AUC is the raw category's AUC
+    order = manifest.loc[birads.index, "birads"].map(
+        {"2": 2, "3": 3, "4a": 4, "4b": 4.33, "4c": 4.67, "5": 5})
+    assert (np.diff(birads["prob"].to_numpy()[np.argsort(order.to_numpy())]) >= -1e-12).all()
+    shape = pd.read_csv(study.out / "predictions" / "shape.csv", index_col="case_id")
+    assert set(shape["split"]) == {"train", "test"}
+    meta = json.loads((study.out / "models" / "comparators.json").read_text())
+    assert len(meta["shape"]["features"]) == 9
+    tests = pd.read_csv(study.out / "tables" / "delong_comparators.csv")
+    assert len(tests) == 2 * 5 and tests["P"].astype(float).between(0, 1).all()
+    html = (study.out / "report.html").read_text()
+    assert "Table 8. BI-RADS and shape-only comparator models" in html
 
 
 def test_nomogram_uses_out_of_fold_dlr_score(study_run):

@@ -320,6 +320,43 @@ def run(
 
 
 @app.command()
+def cv(
+    config: Path = typer.Argument(..., help="Study config (YAML)."),
+    folds: str = typer.Option(..., "--folds", help="Manifest column holding the fold of each "
+                              "case (BUS-BRA: fold5, from `datasets convert`)."),
+    only: list[str] = typer.Option([], "--only", help="Run only these fold values "
+                                   "(repeatable); the summary covers the folds run."),
+    out: Path | None = typer.Option(None, "--out", help="Run directory (default: config 'out'); "
+                                    "folds go to OUT/cv/fold-<k>."),
+    profile: str | None = typer.Option(None, "--profile", help="Deep-learning profile, as in "
+                                       "`sonomics run`."),
+) -> None:
+    """Cross-validated evaluation over a predefined partition (mean ± SD test AUC over folds).
+
+    Each fold is a whole, independent study: that fold is the test set, the others the
+    training set, and every fitted step learns from the training folds only. Folds resume
+    like `sonomics run`; handcrafted features are extracted once and shared. Summary:
+    OUT/cv/tables/cv_auc.csv (per-fold AUC of every model, mean, SD).
+
+    Example: sonomics cv examples/bus-bra.yaml --folds fold5
+    """
+    from sonomics.config import apply_profile
+    from sonomics.crossval import run_cross_validation
+    from sonomics.data.manifest import CohortError
+    from sonomics.data.splits import SplitError
+
+    cfg = load_config(config, out)
+    try:
+        if profile is not None:
+            cfg = apply_profile(cfg, profile)
+        result = run_cross_validation(cfg, folds, console=err_console, folds=only or None)
+    except (CohortError, SplitError, ConfigError) as exc:
+        raise fail(str(exc)) from None
+    console.print(result.summary.to_string(index=False))
+    console.print(f"results: {result.out}")
+
+
+@app.command()
 def predict(
     bundle: Path = typer.Argument(..., help="The bundle folder of a finished run (RUN/bundle)."),
     manifest: Path = typer.Argument(..., help="Manifest of the new cases (labels optional)."),

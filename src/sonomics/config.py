@@ -206,6 +206,16 @@ class DeepConfig(_Section):
         return [v.lower() for v in value]
 
 
+class ComparatorsConfig(_Section):
+    """Comparator models beside the paper's five: the radiologist's verdict and the outline."""
+
+    birads: str | None = Field(
+        "birads", description="manifest column: BI-RADS category, a comparator model "
+        "(never a predictor); null = none"
+    )
+    shape_only: bool = Field(True, description="fit a model on the nine 2D shape features alone")
+
+
 class StudyConfig(_Section):
     """A whole study: cohort, split, radiomics, selection, models, deep learning."""
 
@@ -218,6 +228,7 @@ class StudyConfig(_Section):
     selection: SelectionConfig = Field(default_factory=SelectionConfig)
     models: ModelsConfig = Field(default_factory=ModelsConfig)
     deep: DeepConfig = Field(default_factory=DeepConfig)
+    comparators: ComparatorsConfig = Field(default_factory=ComparatorsConfig)
 
     # ----------------------------------------------------------------- I/O
     @classmethod

@@ -36,6 +36,20 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
             tmp_path.unlink()
 
 
+def remove_temporaries(root: str | Path) -> int:
+    """Delete the temporary files :func:`atomic_path` leaves behind when a process is killed.
+
+    Call it only where no other process writes into ``root`` at the same time (one run per
+    run directory). Returns how many were removed.
+    """
+    removed = 0
+    for path in Path(root).rglob(".*.tmp"):
+        if path.is_file():
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
 def atomic_write_bytes(target: str | Path, data: bytes) -> Path:
     with atomic_path(target) as tmp:
         tmp.write_bytes(data)

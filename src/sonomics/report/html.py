@@ -107,6 +107,13 @@ OUTLINE: list[Section] = [
         Item("table", "delong_train", "DeLong test p-values, training set"),
         Item("table", "delong_test", "DeLong test p-values, testing set"),
     ]),
+    Section("Comparator models", [
+        Item("table", "table8_comparators", "Table 8. BI-RADS and shape-only comparator "
+                                            "models"),
+        Item("table", "delong_comparators", "DeLong tests against the comparators, testing "
+                                            "set"),
+        Item("figure", "roc_comparators_test", "ROC curves with the comparators, testing set"),
+    ]),
     Section("Problems", [
         Item("table", "failures", "Cases that failed a stage (excluded)"),
         Item("table", "validation", "Cohort validation (errors exclude a case; warnings do "

@@ -15,7 +15,8 @@ if TYPE_CHECKING:
 #: report section -> the stage whose absence explains an empty section
 SECTION_STAGE = {"Clinical model": "clinical", "Radiomics model": "radiomics_model",
                  "Deep learning models": "deep", "Deep learning radiomics (fusion)": "fusion",
-                 "Nomogram": "nomogram", "Comparison of all models": "evaluation"}
+                 "Nomogram": "nomogram", "Comparison of all models": "evaluation",
+                 "Comparator models": "comparators"}
 
 
 def collect_failures(study: Study) -> pd.DataFrame:
