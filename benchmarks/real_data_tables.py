@@ -1,0 +1,89 @@
+"""Print the markdown blocks of benchmarks/real_data.md from a finished study run.
+
+    python benchmarks/real_data_tables.py ../runs/bus-bra/study --covariate device
+    python benchmarks/real_data_tables.py runs/breast-lesions-usg/study
+
+Prints Table 7, the DeLong p-values (testing set), the comparators (Table 8) and their
+DeLong tests, the seconds each stage took, and -- with ``--covariate COLUMN`` -- an
+examination of a manifest column that must not be a predictor (BUS-BRA's ultrasound
+device): its association with the label (chi-square) and each model's test AUC per level.
+Reads only what the run wrote; fits nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pandas as pd
+from scipy import stats
+
+from sonomics.config import StudyConfig
+from sonomics.data.manifest import read_table
+from sonomics.evaluation.delong import auc_delong
+from sonomics.stages import COMPARATOR_LABELS, MODEL_LABELS
+
+TABLES = ["table7_all_models", "delong_test", "table8_comparators", "delong_comparators"]
+
+
+def stage_seconds(run: Path) -> str:
+    cells = []
+    for path in sorted((run / "cache" / "stages").glob("*.json"),
+                       key=lambda p: p.stat().st_mtime):
+        cells.append(f"{path.stem} {json.loads(path.read_text())['seconds']:.1f}")
+    return "Stage seconds (last computation of each): " + ", ".join(cells)
+
+
+def covariate_block(run: Path, column: str) -> str:
+    cfg = StudyConfig.load(run / "config.yaml")
+    raw = read_table(cfg.data.manifest)
+    raw.index = raw[cfg.data.case_id].astype(str)
+    lines = [f"### Covariate examined, not used: `{column}`", ""]
+    label = raw[cfg.data.label].astype(str).str.strip().str.lower()
+    table = pd.crosstab(raw[column], label)
+    chi2, p, dof, _ = stats.chi2_contingency(table)
+    lines += ["| " + column + " | " + " | ".join(table.columns) + " | malignant share |",
+              "|---|" + "---|" * (len(table.columns) + 1)]
+    for level, row in table.iterrows():
+        share = row.get("malignant", 0) / row.sum()
+        lines.append(f"| {level} | " + " | ".join(str(v) for v in row) + f" | {share:.2f} |")
+    lines += ["", f"Chi-square test of {column} vs pathology: chi2 = {chi2:.1f}, df = {dof}, "
+                  f"p = {p:.2g}.", ""]
+    rows = []
+    for key, name in {**MODEL_LABELS, **COMPARATOR_LABELS}.items():
+        path = run / "predictions" / f"{key}.csv"
+        if not path.exists():
+            continue
+        pred = pd.read_csv(path, index_col="case_id", dtype={"case_id": str})
+        test = pred[pred["split"] == "test"].join(raw[[column]])
+        for level, part in test.groupby(column):
+            counts = part["label"].value_counts()
+            if len(counts) == 2 and counts.min() >= 2:
+                auc, lo, hi = auc_delong(part["label"].astype(int), part["prob"])
+                rows.append({"Model": name, column: level, "n": len(part),
+                             "malignant": int(counts.get(1, 0)),
+                             "AUC (95% CI)": f"{auc:.3f} ({lo:.3f} - {hi:.3f})"})
+    if rows:
+        lines.append(f"Test AUC per {column} level (levels with at least two cases per class):")
+        lines.append("")
+        lines.append(pd.DataFrame(rows).to_markdown(index=False))
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run", type=Path)
+    parser.add_argument("--covariate", default=None)
+    args = parser.parse_args()
+    for name in TABLES:
+        path = args.run / "tables" / f"{name}.md"
+        if path.exists():
+            print(path.read_text().strip(), end="\n\n")
+    print(stage_seconds(args.run), end="\n\n")
+    if args.covariate:
+        print(covariate_block(args.run, args.covariate))
+
+
+if __name__ == "__main__":
+    main()
