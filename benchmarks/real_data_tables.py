@@ -31,8 +31,12 @@ def stage_seconds(run: Path) -> str:
     cells = []
     for path in sorted((run / "cache" / "stages").glob("*.json"),
                        key=lambda p: p.stat().st_mtime):
-        cells.append(f"{path.stem} {json.loads(path.read_text())['seconds']:.1f}")
-    return "Stage seconds (last computation of each): " + ", ".join(cells)
+        info = json.loads(path.read_text())
+        rss = (f", peak RSS so far {info['peak_rss_mb'] / 1024:.2f} GB"
+               f" (workers {info['children_peak_rss_mb'] / 1024:.2f} GB)"
+               if "peak_rss_mb" in info else "")
+        cells.append(f"{path.stem} {info['seconds']:.1f} s{rss}")
+    return "Stages (last computation of each): " + "; ".join(cells)
 
 
 def covariate_block(run: Path, column: str) -> str:

@@ -125,7 +125,8 @@ class Study:
             self.timings[stage.name] = seconds
             atomic_write_text(marker, json.dumps({"fingerprint": fingerprint,
                                                   "version": __version__,
-                                                  "seconds": round(seconds, 2)}))
+                                                  "seconds": round(seconds, 2),
+                                                  **_peak_rss_mb()}))
         return self.out
 
     # ------------------------------------------------------------ helpers
@@ -267,6 +268,20 @@ STAGES: list[Stage] = [
 ]
 #: stages cheap enough to redo every time (they also load the cohort for later stages)
 ALWAYS_RERUN = {"validate"}
+
+
+def _peak_rss_mb() -> dict[str, float]:
+    """High-water resident memory so far of this process and of its finished children (MB).
+
+    Recorded after each stage: a stage that raised the peak shows it as a jump.
+    """
+    import resource
+    import sys
+
+    scale = 1 / 1024**2 if sys.platform == "darwin" else 1 / 1024  # bytes vs KiB
+    return {"peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale, 1),
+            "children_peak_rss_mb": round(
+                resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * scale, 1)}
 
 
 def _file_hash(path: Path | None) -> str | None:
