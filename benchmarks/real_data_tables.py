@@ -1,6 +1,6 @@
 """Print the markdown blocks of benchmarks/real_data.md from a finished study run.
 
-    python benchmarks/real_data_tables.py ../runs/bus-bra/study --covariate device
+    python benchmarks/real_data_tables.py runs/bus-bra/study --covariate device --per-patient
     python benchmarks/real_data_tables.py runs/breast-lesions-usg/study
 
 Prints Table 7, the DeLong p-values (testing set), the comparators (Table 8) and their
@@ -75,10 +75,34 @@ def covariate_block(run: Path, column: str) -> str:
     return "\n".join(lines)
 
 
+def per_patient_block(run: Path) -> str:
+    """Test AUC with images averaged per patient (images of one patient are not independent)."""
+    cfg = StudyConfig.load(run / "config.yaml")
+    raw = read_table(cfg.data.manifest)
+    patient = pd.Series(raw[cfg.data.patient_id].astype(str).to_numpy(),
+                        index=raw[cfg.data.case_id].astype(str))
+    rows = []
+    for key, name in {**MODEL_LABELS, **COMPARATOR_LABELS}.items():
+        path = run / "predictions" / f"{key}.csv"
+        if not path.exists():
+            continue
+        pred = pd.read_csv(path, index_col="case_id", dtype={"case_id": str})
+        test = pred[pred["split"] == "test"]
+        per = test.groupby(patient.reindex(test.index).to_numpy()).agg(
+            label=("label", "max"), prob=("prob", "mean"))
+        auc, lo, hi = auc_delong(per["label"].astype(int), per["prob"])
+        rows.append({"Model": name, "patients": len(per), "images": len(test),
+                     "AUC (95% CI), per patient": f"{auc:.3f} ({lo:.3f} - {hi:.3f})"})
+    return ("Test AUC per patient (mean probability of a patient's images; a patient is "
+            "malignant if any image is):\n\n" + pd.DataFrame(rows).to_markdown(index=False))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path)
     parser.add_argument("--covariate", default=None)
+    parser.add_argument("--per-patient", action="store_true",
+                        help="also the test AUC with images averaged per patient")
     args = parser.parse_args()
     for name in TABLES:
         path = args.run / "tables" / f"{name}.md"
@@ -86,7 +110,9 @@ def main() -> None:
             print(path.read_text().strip(), end="\n\n")
     print(stage_seconds(args.run), end="\n\n")
     if args.covariate:
-        print(covariate_block(args.run, args.covariate))
+        print(covariate_block(args.run, args.covariate), end="\n\n")
+    if args.per_patient:
+        print(per_patient_block(args.run))
 
 
 if __name__ == "__main__":
