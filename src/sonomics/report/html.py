@@ -169,11 +169,38 @@ def methods_summary(cfg: StudyConfig, notes: list[str]) -> list[str]:
     ]
 
 
+def _display(cell: str) -> str:
+    """A table cell as a reader wants it: decimals to 3 places, tiny values in e-notation.
+
+    Only cells that are decimal numbers change; ids and counts ("001", "12") and text
+    ("0.861 - 0.910", "not computable") are shown as written.
+    """
+    try:
+        value = float(cell)
+    except ValueError:
+        return cell
+    if not any(c in cell for c in ".eE") or value != value or abs(value) == float("inf"):
+        return cell
+    return f"{value:.3f}" if value == 0 or abs(value) >= 0.001 else f"{value:.1e}"
+
+
+def _table_note(path: Path) -> str:
+    """The note under the table in its markdown twin (what the CSV cannot hold)."""
+    md = path.with_suffix(".md")
+    if not md.exists():
+        return ""
+    lines = md.read_text().splitlines()
+    last_row = max((i for i, line in enumerate(lines) if line.startswith("|")), default=-1)
+    note = " ".join(line.strip() for line in lines[last_row + 1:] if line.strip())
+    return f"<p class='note'>{html.escape(note)}</p>" if note else ""
+
+
 def _table_html(path: Path) -> str:
     frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     if frame.empty:
         return "<p class='muted'>(empty: nothing to report)</p>"
-    return frame.to_html(index=False, escape=True, border=0, classes="data")
+    frame = frame.map(_display)
+    return frame.to_html(index=False, escape=True, border=0, classes="data") + _table_note(path)
 
 
 def _figure_uri(path: Path) -> str:
