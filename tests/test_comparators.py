@@ -45,3 +45,13 @@ def test_shape_only_model_uses_only_shape_columns():
     y = (X["original_shape2D_Area"] + rng.normal(0, .5, 60) > 0).astype(int).to_numpy()
     model = fit_shape_only(X, y)
     assert roc_auc_score(y, model.predict_proba(X)[:, 1]) > 0.8
+
+
+def test_birads_cannot_be_comparator_and_predictor_at_once():
+    from sonomics.config import ConfigError, StudyConfig
+
+    with pytest.raises(ConfigError, match="BI-RADS comparator .* and a clinical predictor"):
+        StudyConfig.from_dict({"data": {"categorical": ["birads"]}})
+    cfg = StudyConfig.from_dict({"data": {"categorical": ["birads"]},
+                                 "comparators": {"birads": None}})
+    assert cfg.data.categorical == ["birads"]

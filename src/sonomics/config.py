@@ -230,6 +230,17 @@ class StudyConfig(_Section):
     deep: DeepConfig = Field(default_factory=DeepConfig)
     comparators: ComparatorsConfig = Field(default_factory=ComparatorsConfig)
 
+    @model_validator(mode="after")
+    def _verdict_is_not_a_predictor(self) -> StudyConfig:
+        column = self.comparators.birads
+        if column and column in (*self.data.continuous, *self.data.categorical):
+            raise ValueError(
+                f"column {column!r} is the BI-RADS comparator (comparators.birads) and a "
+                "clinical predictor: BI-RADS is the radiologist's verdict on the same images, "
+                "so a model using it is judged against itself. Remove it from data.continuous/"
+                "data.categorical, or set comparators.birads: null to use it as a predictor")
+        return self
+
     # ----------------------------------------------------------------- I/O
     @classmethod
     def from_dict(cls, raw: dict[str, Any], base_dir: Path | None = None) -> StudyConfig:
@@ -284,6 +295,9 @@ def _format_errors(exc: ValidationError) -> str:
             msg = "unknown setting (check the spelling; `sonomics init` writes every key)"
         elif err["type"] == "literal_error" and "expected" in err.get("ctx", {}):
             msg = f"must be one of {err['ctx']['expected']}"
+        if not err["loc"]:  # a check across sections: its message names the keys
+            lines.append(f"config: {msg.removeprefix('Value error, ')}")
+            continue
         lines.append(f"config key '{key}': {msg} (got {err.get('input')!r})")
     return "\n".join(lines)
 
