@@ -219,6 +219,12 @@ def _report(study: Study) -> None:
     write_study_report(study)
 
 
+def _comparators(study: Study) -> None:
+    from sonomics.comparator_stage import stage_comparators
+
+    stage_comparators(study)
+
+
 def _bundle(study: Study) -> None:
     from sonomics.predict import write_study_bundle
 
@@ -253,7 +259,7 @@ STAGES: list[Stage] = [
           lambda c: [c.selection.model_dump(mode="json"), _family_models(c), c.seed],
           "Fusion: deep learning radiomics (Table 6)",
           ("radiomics", "deep")),
-    Stage("comparators", _stage("comparators"),
+    Stage("comparators", _comparators,
           lambda c: [c.comparators.model_dump(mode="json"), c.seed],
           "Comparator models: BI-RADS alone, shape alone", ("radiomics",)),
     Stage("nomogram", _stage("nomogram"), lambda c: None, "Nomogram (DLRN)",
