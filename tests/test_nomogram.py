@@ -78,3 +78,17 @@ def test_figure_and_cli(tmp_path, fitted):
     gold = pd.read_csv(GOLD / "nomogram_points.csv")
     assert np.abs(np.array([r["points"] for r in rows]) - gold["points"]).max() < 1e-6
     assert (tmp_path / "cli.png").exists()
+
+
+def test_points_beyond_the_axis_extend_linearly_so_risk_equals_the_model():
+    import numpy as np
+    import pandas as pd
+
+    from sonomics.models.nomogram import Nomogram
+
+    train = pd.DataFrame({"score": np.linspace(0.2, 0.8, 30), "margin": [0, 1] * 15})
+    nomo = Nomogram.from_model(-3.0, {"score": 5.0, "margin": 1.2}, train)
+    new = pd.DataFrame({"score": [0.05, 0.5, 0.97], "margin": [1, 0, 1]})
+    risk = nomo.patient_points(new)["risk"].to_numpy()
+    model = 1 / (1 + np.exp(-(-3.0 + 5.0 * new["score"] + 1.2 * new["margin"])))
+    np.testing.assert_allclose(risk, model, rtol=1e-12)

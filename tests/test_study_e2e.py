@@ -203,3 +203,40 @@ def test_cohort_without_clinical_variables_runs_all_but_clinical_and_nomogram(tm
     html = (cfg.out / "report.html").read_text()
     assert "no clinical variables" in html and "no nomogram" in html
     assert (cfg.out / "bundle" / "bundle.json").exists()
+
+
+def test_fusion_on_out_of_fold_cnn_scores_is_honest_and_predictable(tmp_path):
+    cfg = tiny_config(tmp_path, fusion={"deep_input": "oof_score", "oof_folds": 3})
+    Study(cfg).run()
+    oof = pd.read_parquet(cfg.out / "deep_oof_score.parquet")
+    scores = pd.read_csv(cfg.out / "predictions" / "deep.csv", index_col="case_id")
+    scores.index = scores.index.astype(str)
+    oof.index = oof.index.astype(str)
+    train = scores.index[scores["split"] == "train"]
+    test = scores.index[scores["split"] == "test"]
+    assert oof["deep_score"].notna().all()
+    # training cases: scored by fold CNNs that never saw them, not by the full CNN
+    assert not np.allclose(oof.loc[train, "deep_score"], scores.loc[train, "prob"])
+    np.testing.assert_allclose(oof.loc[test, "deep_score"], scores.loc[test, "prob"],
+                               rtol=1e-6)
+    assert len(list((cfg.out / "cache" / "deep" / "resnet18_oof").glob("fold-*"))) == 3
+    meta = json.loads((cfg.out / "models" / "dlr.json").read_text())
+    assert "deep_score" in meta["features_in"]
+    assert not any(f.startswith("deep_resnet18_pc") for f in meta["features_in"])
+    assert "out-of-fold" in (cfg.out / "report.html").read_text()
+    # the bundle recomputes the score from the full CNN and gives the study's test predictions
+    cohort = cfg.data.manifest.parent
+    manifest = pd.read_csv(cfg.data.manifest, dtype={"case_id": str})
+    new = manifest[manifest["case_id"].isin(test)].drop(columns=["label"])
+    new["image"] = [str(cohort / p) for p in new["image"]]
+    new["mask"] = [str(cohort / p) for p in new["mask"]]
+    new["mask_reader2"] = ""
+    new.to_csv(tmp_path / "new.csv", index=False)
+    _, result = predict(cfg.out / "bundle", tmp_path / "new.csv", tmp_path / "pred",
+                        gradcam=False)
+    assert (result["error"] == "").all(), result["error"].tolist()
+    for model in ("deep", "dlr", "nomogram"):
+        study_pred = pd.read_csv(cfg.out / "predictions" / f"{model}.csv",
+                                 index_col="case_id", dtype={"case_id": str})["prob"]
+        np.testing.assert_allclose(result[f"{model}_prob"], study_pred.loc[result.index],
+                                   rtol=1e-5, atol=1e-6, err_msg=model)

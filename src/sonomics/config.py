@@ -206,6 +206,18 @@ class DeepConfig(_Section):
         return [v.lower() for v in value]
 
 
+class FusionConfig(_Section):
+    """What the CNN contributes to the fused DLR model (paper 2.6: its PCA deep features)."""
+
+    deep_input: Literal["features", "oof_score"] = Field(
+        "features", description="'features': the PCA deep features (paper). 'oof_score': the "
+        "CNN's malignancy probability, OUT-OF-FOLD on training cases (one extra CNN per fold "
+        "of the training set, grouped by patient) and the full CNN's elsewhere, so no training "
+        "case's input comes from a network that was fitted to it"
+    )
+    oof_folds: int = Field(5, ge=2, description="folds of the out-of-fold CNN score")
+
+
 class ComparatorsConfig(_Section):
     """Comparator models beside the paper's five: the radiologist's verdict and the outline."""
 
@@ -229,6 +241,7 @@ class StudyConfig(_Section):
     models: ModelsConfig = Field(default_factory=ModelsConfig)
     deep: DeepConfig = Field(default_factory=DeepConfig)
     comparators: ComparatorsConfig = Field(default_factory=ComparatorsConfig)
+    fusion: FusionConfig = Field(default_factory=FusionConfig)
 
     @model_validator(mode="after")
     def _verdict_is_not_a_predictor(self) -> StudyConfig:

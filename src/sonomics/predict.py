@@ -115,6 +115,7 @@ def predict_cases(bundle: Bundle, table: pd.DataFrame, out_dir: Path,
     from sonomics.data.validation import validate_case
     from sonomics.deep.dataset import read_crop
     from sonomics.deep.features import extract_deep_features
+    from sonomics.deep.oof import OOF_SCORE
     from sonomics.deep.train import predict_proba
     from sonomics.models.nomogram import Nomogram
     from sonomics.radiomics.extract import ExtractionTask, extract_case
@@ -160,6 +161,7 @@ def predict_cases(bundle: Bundle, table: pd.DataFrame, out_dir: Path,
                 names = [f"deep_{deep['backbone']}_{c}"
                          for c in models["deep.pca"].get_feature_names_out()]
                 fused = hcr.join(pd.DataFrame(pcs, index=[case_id], columns=names))
+                fused[OOF_SCORE] = out["deep_prob"]  # fusion.deep_input = oof_score
                 if "dlr" in meta:
                     out["dlr_prob"] = float(models["dlr.model"].predict_proba(
                         fused[meta["dlr"]["features_in"]])[:, 1][0])

@@ -346,7 +346,9 @@ def _normaliser_meta(trained) -> dict[str, Any]:
 # ----------------------------------------------------------------- fusion
 def stage_fusion(study: Study) -> None:
     hcr = pd.read_parquet(study.out / "radiomics" / "features.parquet")
-    deep = pd.read_parquet(study.out / "deep_features.parquet")
+    source = ("deep_oof_score.parquet" if study.config.fusion.deep_input == "oof_score"
+              else "deep_features.parquet")
+    deep = pd.read_parquet(study.out / source)
     hcr.index, deep.index = hcr.index.astype(str), deep.index.astype(str)
     fused = hcr.join(deep, how="inner")
     if fused.empty:

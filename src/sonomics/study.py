@@ -236,6 +236,13 @@ def _family_models(cfg: StudyConfig) -> object:
     return cfg.models.model_dump(mode="json", exclude={"clinical_p", "univariable_p"})
 
 
+def _fusion_settings(cfg: StudyConfig) -> list[object]:
+    """The fusion settings, only when they differ from the paper's (old runs stay valid)."""
+    if cfg.fusion.deep_input == "features":
+        return []
+    return [cfg.fusion.model_dump(mode="json")]
+
+
 STAGES: list[Stage] = [
     Stage("validate", stage_validate, _settings_data, "Validate the cohort"),
     Stage("split", stage_split, lambda c: c.split.model_dump(mode="json"),
@@ -253,10 +260,12 @@ STAGES: list[Stage] = [
           lambda c: [c.selection.model_dump(mode="json"), _family_models(c), c.seed],
           "Radiomics models (Table 4)", ("radiomics",)),
     Stage("deep", _stage("deep"),
-          lambda c: [c.deep.model_dump(mode="json", exclude={"device"}), c.seed],
+          lambda c: [c.deep.model_dump(mode="json", exclude={"device"}), c.seed,
+                     *_fusion_settings(c)],
           "CNN transfer learning + deep features (Table 5)", ("split",)),
     Stage("fusion", _stage("fusion"),
-          lambda c: [c.selection.model_dump(mode="json"), _family_models(c), c.seed],
+          lambda c: [c.selection.model_dump(mode="json"), _family_models(c), c.seed,
+                     *_fusion_settings(c)],
           "Fusion: deep learning radiomics (Table 6)",
           ("radiomics", "deep")),
     Stage("comparators", _comparators,

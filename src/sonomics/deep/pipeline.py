@@ -10,7 +10,8 @@ cohort without the manifest machinery. Steps:
    write the paper's Table 5 rows (training, testing, and external when the cohort has an
    external split; the cut-off chosen on training);
 3. choose the backbone with the best VALIDATION AUC (never the test AUC);
-4. deep features of the chosen backbone, PCA fitted on training cases only;
+4. deep features of the chosen backbone, PCA fitted on training cases only (and, with
+   ``fusion.deep_input: oof_score``, its out-of-fold score: :mod:`sonomics.deep.oof`);
 5. training curves and the Grad-CAM figure (Figure 3) of representative test cases.
 
 Outputs under ``OUT``: ``tables/table5_deep.{csv,md}``, ``tables/deep_scores.csv``,
@@ -187,6 +188,19 @@ def run_deep(cases: pd.DataFrame, cfg: StudyConfig, out_dir: str | Path, *,
     timings["features_seconds"] = time.perf_counter() - tic
     write_parquet(features, out / "deep_features.parquet")
     atomic_write_text(out / "tables" / "deep_features.csv", features.to_csv())
+    oof_folds = None
+    if cfg.fusion.deep_input == "oof_score":
+        from sonomics.deep.oof import out_of_fold_scores
+
+        oof, seconds = out_of_fold_scores(
+            chosen, crops, labels, frame["patient_id"].astype(str).to_numpy(), is_train,
+            scores[chosen].to_numpy(), settings, folds=cfg.fusion.oof_folds,
+            checkpoint_root=out / "cache" / "deep" / f"{chosen}_oof",
+            weights_path=deep.weights.get(chosen), pretrained=pretrained, progress=progress,
+            max_steps=max_steps, case_ids=crop_set.case_ids)
+        timings["oof_seconds"] = seconds
+        oof_folds = cfg.fusion.oof_folds
+        write_parquet(oof, out / "deep_oof_score.parquet")
 
     gradcam_cases: dict[str, str] = {}
     if is_test.any() and len(np.unique(labels[is_test])) == 2:
@@ -209,6 +223,7 @@ def run_deep(cases: pd.DataFrame, cfg: StudyConfig, out_dir: str | Path, *,
         "device": str(best.device), "profile": deep.profile, "input_size": deep.input_size,
         "pca_components": pca.n_components_, "pca_capped": bool(pca.capped_),
         "feature_source": "feature_map" if deep.feature_map else "gap",
+        "fusion_input": cfg.fusion.deep_input, "oof_folds": oof_folds,
         "gradcam_cases": gradcam_cases, "failures": crop_set.failures, "timings": timings,
         "n_cases": {s: int((split == s).sum()) for s in ("train", "test", "external")},
     }

@@ -134,13 +134,17 @@ class Nomogram:
         return pd.DataFrame(rows)
 
     def patient_points(self, data: pd.DataFrame) -> pd.DataFrame:
-        """Per-patient points for each predictor, ``total_points`` and ``risk``."""
-        table = self.points_table()
+        """Per-patient points for each predictor, ``total_points`` and ``risk``.
+
+        Points are linear in each predictor, so a value beyond the drawn axis (a new
+        patient outside the training range) gets the linear extension, not the end of the
+        axis: the risk then equals the logistic model's, as with ``rms``' ``predict``.
+        """
+        ranges = self._contrib_ranges
         out = {}
         for name in self.axes:
-            t = table[table["variable"] == name]
             x = pd.to_numeric(data[name]).to_numpy(dtype=float)
-            out[name] = np.interp(x, t["value"].to_numpy(), t["points"].to_numpy())
+            out[name] = (self.coef[name] * x - ranges[name][0]) * self.scale
         frame = pd.DataFrame(out, index=data.index)
         frame["total_points"] = frame[list(self.axes)].sum(axis=1)
         frame["risk"] = self.risk(frame["total_points"].to_numpy())
