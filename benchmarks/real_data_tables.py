@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -25,6 +26,15 @@ from sonomics.evaluation.delong import auc_delong
 from sonomics.stages import COMPARATOR_LABELS, MODEL_LABELS
 
 TABLES = ["table7_all_models", "delong_test", "table8_comparators", "delong_comparators"]
+
+
+def test_predictions(run: Path) -> Iterator[tuple[str, pd.DataFrame]]:
+    """(model label, its test rows) for every model and comparator the run scored."""
+    for key, name in {**MODEL_LABELS, **COMPARATOR_LABELS}.items():
+        path = run / "predictions" / f"{key}.csv"
+        if path.exists():
+            pred = pd.read_csv(path, index_col="case_id", dtype={"case_id": str})
+            yield name, pred[pred["split"] == "test"]
 
 
 def stage_seconds(run: Path) -> str:
@@ -55,13 +65,8 @@ def covariate_block(run: Path, column: str) -> str:
     lines += ["", f"Chi-square test of {column} vs pathology: chi2 = {chi2:.1f}, df = {dof}, "
                   f"p = {p:.2g}.", ""]
     rows = []
-    for key, name in {**MODEL_LABELS, **COMPARATOR_LABELS}.items():
-        path = run / "predictions" / f"{key}.csv"
-        if not path.exists():
-            continue
-        pred = pd.read_csv(path, index_col="case_id", dtype={"case_id": str})
-        test = pred[pred["split"] == "test"].join(raw[[column]])
-        for level, part in test.groupby(column):
+    for name, test in test_predictions(run):
+        for level, part in test.join(raw[[column]]).groupby(column):
             counts = part["label"].value_counts()
             if len(counts) == 2 and counts.min() >= 2:
                 auc, lo, hi = auc_delong(part["label"].astype(int), part["prob"])
@@ -82,12 +87,7 @@ def per_patient_block(run: Path) -> str:
     patient = pd.Series(raw[cfg.data.patient_id].astype(str).to_numpy(),
                         index=raw[cfg.data.case_id].astype(str))
     rows = []
-    for key, name in {**MODEL_LABELS, **COMPARATOR_LABELS}.items():
-        path = run / "predictions" / f"{key}.csv"
-        if not path.exists():
-            continue
-        pred = pd.read_csv(path, index_col="case_id", dtype={"case_id": str})
-        test = pred[pred["split"] == "test"]
+    for name, test in test_predictions(run):
         per = test.groupby(patient.reindex(test.index).to_numpy()).agg(
             label=("label", "max"), prob=("prob", "mean"))
         auc, lo, hi = auc_delong(per["label"].astype(int), per["prob"])
