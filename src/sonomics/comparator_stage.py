@@ -115,7 +115,7 @@ def comparator_tables(study: Study, frames: dict[str, pd.DataFrame]) -> None:
         tr, te = c[c["split"] == "train"], c[c["split"] == "test"]
         rows.append(performance_rows(name, tr["label"].astype(int), tr["prob"],
                                      te["label"].astype(int), te["prob"]))
-        curves[f"{name}"] = (te["label"].astype(int).to_numpy(), te["prob"].to_numpy())
+        curves[name] = (te["label"].astype(int).to_numpy(), te["prob"].to_numpy())
         for model, f in frames.items():
             ids = te.index.intersection(f.index[f["split"] == "test"])
             try:
@@ -135,9 +135,9 @@ def comparator_tables(study: Study, frames: dict[str, pd.DataFrame]) -> None:
                 "table8_comparators", title="Table 8. Comparator models (not part of the "
                 "nomogram)", note="BI-RADS: the radiologist's assessment category as an ordinal "
                 "score (a univariable logistic regression on training cases; its AUC is the "
-                "category's own). Shape only: the nine 2D shape features of the reader-1 mask. "
-                "Cut-offs chosen on the training set. Each comparator is scored on the cases "
-                "it covers.")
+                "category's own). Shape only: the 2D shape features of the reader-1 mask "
+                "(nine with pyradiomics shape2D). Cut-offs chosen on the training set. Each "
+                "comparator is scored on the cases it covers.")
     write_table(pd.DataFrame(tests), study.tables_dir, "delong_comparators",
                 title="DeLong tests, each model against each comparator (testing set)",
                 note="Z > 0: the model has the larger AUC. Paired on the test cases both "
