@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -23,18 +22,9 @@ from scipy import stats
 from sonomics.config import StudyConfig
 from sonomics.data.manifest import read_table
 from sonomics.evaluation.delong import auc_delong
-from sonomics.stages import COMPARATOR_LABELS, MODEL_LABELS
+from sonomics.stages import test_predictions
 
 TABLES = ["table7_all_models", "delong_test", "table8_comparators", "delong_comparators"]
-
-
-def test_predictions(run: Path) -> Iterator[tuple[str, pd.DataFrame]]:
-    """(model label, its test rows) for every model and comparator the run scored."""
-    for key, name in {**MODEL_LABELS, **COMPARATOR_LABELS}.items():
-        path = run / "predictions" / f"{key}.csv"
-        if path.exists():
-            pred = pd.read_csv(path, index_col="case_id", dtype={"case_id": str})
-            yield name, pred[pred["split"] == "test"]
 
 
 def stage_seconds(run: Path) -> str:

@@ -98,18 +98,10 @@ def _share_feature_cache(main_out: Path, fold_out: Path) -> None:
 
 
 def _test_aucs(run: Path) -> dict[str, tuple[float, int]]:
-    from sonomics.stages import COMPARATOR_LABELS, MODEL_LABELS
+    from sonomics.stages import test_predictions
 
-    out = {}
-    for key, label in {**MODEL_LABELS, **COMPARATOR_LABELS}.items():
-        path = run / "predictions" / f"{key}.csv"
-        if not path.exists():
-            continue
-        pred = pd.read_csv(path)
-        test = pred[pred["split"] == "test"]
-        if test["label"].nunique() == 2:
-            out[label] = (auc_delong(test["label"].astype(int), test["prob"])[0], len(test))
-    return out
+    return {label: (auc_delong(test["label"].astype(int), test["prob"])[0], len(test))
+            for label, test in test_predictions(run) if test["label"].nunique() == 2}
 
 
 def summarise_folds(aucs: pd.DataFrame) -> pd.DataFrame:

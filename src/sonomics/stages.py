@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -57,6 +58,15 @@ def load_predictions(study: Study, model: str) -> pd.DataFrame | None:
     if not path.exists():
         return None
     return pd.read_csv(path, index_col="case_id", dtype={"case_id": str})
+
+
+def test_predictions(run: Path) -> Iterator[tuple[str, pd.DataFrame]]:
+    """(label, test rows) of every model and comparator a run directory holds predictions of."""
+    for key, label in {**MODEL_LABELS, **COMPARATOR_LABELS}.items():
+        path = run / "predictions" / f"{key}.csv"
+        if path.exists():
+            pred = pd.read_csv(path, index_col="case_id", dtype={"case_id": str})
+            yield label, pred[pred["split"] == "test"]
 
 
 def save_models(study: Study, stage: str, objects: dict[str, Any], meta: dict[str, Any]) -> None:
