@@ -39,17 +39,16 @@ import torch
 
 from sonomics.config import PAPER_BACKBONES, StudyConfig, apply_profile
 from sonomics.data.demo import DemoSettings, generate_demo_cohort
+from sonomics.data.manifest import normalise_label
 from sonomics.deep.backbones import build_backbone
 from sonomics.deep.dataset import load_crops
 from sonomics.deep.preprocess import Normaliser, to_network_input
+from sonomics.deep.runtime import autocast_dtype, configure_threads, resolve_device
 from sonomics.deep.train import (
     TrainSettings,
-    autocast_dtype,
     class_weights,
-    configure_threads,
     make_optimizer,
     predict_logits,
-    resolve_device,
     train_backbone,
     validation_split,
 )
@@ -68,7 +67,7 @@ def demo_crops(n_cases: int, size: int, workdir: Path) -> tuple[np.ndarray, np.n
     crops = load_crops(list(table["case_id"]), [str(base / p) for p in table["image"]],
                        [str(base / p) for p in table["mask"]], size=size)
     label_map = StudyConfig().data.label_map
-    labels = table["label"].astype(str).str.strip().str.lower().map(label_map)
+    labels = table["label"].map(lambda v: normalise_label(v, label_map))
     return crops.crops, labels.set_axis(table["case_id"]).loc[crops.case_ids].to_numpy(int)
 
 

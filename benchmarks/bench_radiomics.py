@@ -23,7 +23,6 @@ import json
 import logging
 import os
 import platform
-import resource
 import statistics
 import tempfile
 import time
@@ -32,6 +31,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from sonomics.system import available_cores, peak_rss_mb
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
@@ -108,7 +109,7 @@ def main() -> None:
     figures = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": f"{platform.processor() or platform.machine()}, "
-                   f"{len(os.sched_getaffinity(0))} cores, "
+                   f"{available_cores()} cores, "
                    f"Python {platform.python_version()}",
         "n_images": len(cases),
         "n_features": int(ours.shape[1]),
@@ -127,7 +128,7 @@ def main() -> None:
         "engine_cached_s": round(t_warm, 3),
         "cached_speedup": round(t_cold / t_warm, 1),
         "cached_max_abs_diff": float(np.nanmax(warm_diff)),
-        "peak_rss_main_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_main_mib": peak_rss_mb()["peak_rss_mb"],
         "peak_rss_worker_mib": float(
             cold.diagnostics["diagnostics_sonomics_peak_rss_mib"].astype(float).max()),
     }

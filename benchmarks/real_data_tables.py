@@ -22,7 +22,7 @@ from scipy import stats
 from sonomics.config import StudyConfig
 from sonomics.data.manifest import read_table
 from sonomics.evaluation.delong import auc_delong
-from sonomics.stages import test_predictions
+from sonomics.rundir import RunDir
 
 TABLES = ["table7_all_models", "delong_test", "table8_comparators", "delong_comparators"]
 
@@ -55,7 +55,8 @@ def covariate_block(run: Path, column: str) -> str:
     lines += ["", f"Chi-square test of {column} vs pathology: chi2 = {chi2:.1f}, df = {dof}, "
                   f"p = {p:.2g}.", ""]
     rows = []
-    for name, test in test_predictions(run):
+    for model, test in RunDir(run).test_predictions():
+        name = model.label
         for level, part in test.join(raw[[column]]).groupby(column):
             counts = part["label"].value_counts()
             if len(counts) == 2 and counts.min() >= 2:
@@ -77,7 +78,8 @@ def per_patient_block(run: Path) -> str:
     patient = pd.Series(raw[cfg.data.patient_id].astype(str).to_numpy(),
                         index=raw[cfg.data.case_id].astype(str))
     rows = []
-    for name, test in test_predictions(run):
+    for model, test in RunDir(run).test_predictions():
+        name = model.label
         per = test.groupby(patient.reindex(test.index).to_numpy()).agg(
             label=("label", "max"), prob=("prob", "mean"))
         auc, lo, hi = auc_delong(per["label"].astype(int), per["prob"])

@@ -410,11 +410,13 @@ def test_engine_reads_odd_formats_as_validation_does(extraction):
 
 def test_engine_failures_reach_the_failures_table_and_features_have_no_nan(extraction,
                                                                            tmp_path):
-    from sonomics.radiomics.cohort import icc_from_result, write_outputs
+    from sonomics.radiomics.cohort import icc_from_result
+    from sonomics.rundir import RunDir
+    from sonomics.study.radiomics import write_extraction
 
     result = extraction[0]
     icc = icc_from_result(result, "none", StudyConfig())
-    written = write_outputs(result, icc, tmp_path)
+    written = write_extraction(RunDir(tmp_path), result, icc)
     table = pd.read_csv(written["failures"])
     assert sorted(table["case_id"]) == sorted(ENGINE_FAILURES)
     assert table["reason"].str.contains("\n").sum() == 0

@@ -11,8 +11,8 @@ import pytest
 from rich.console import Console
 
 from _study_data import tiny_config
-from sonomics.crossval import fold_manifests, run_cross_validation, summarise_folds
 from sonomics.data.manifest import CohortError
+from sonomics.study.crossval import fold_manifests, run_cross_validation, summarise_folds
 
 
 def _with_folds(tmp_path, n_folds=3):

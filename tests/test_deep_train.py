@@ -8,14 +8,13 @@ import torch
 
 from _deep_data import synthetic_crops
 from sonomics.config import DeepConfig
+from sonomics.deep.figures import plot_training_curve
+from sonomics.deep.runtime import loader_workers, resolve_device
 from sonomics.deep.train import (
     TrainSettings,
     class_weights,
     cosine_lambda,
-    loader_workers,
-    plot_training_curve,
     predict_logits,
-    resolve_device,
     train_backbone,
     validation_split,
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sonomics.evaluation.icc import ICC_FORMS, icc_features, icc_table, icc_vectorised
+from sonomics.evaluation.icc import ICC_FORMS, icc_features, icc_forms_table, icc_vectorised
 
 
 def _ratings(n: int = 30, n_feat: int = 5, seed: int = 0) -> np.ndarray:
@@ -57,7 +57,7 @@ def test_perfect_agreement_gives_one():
 
 
 def test_table_has_psych_layout():
-    table = icc_table(_ratings(n_feat=1)[:, :, 0])
+    table = icc_forms_table(_ratings(n_feat=1)[:, :, 0])
     assert list(table["type"]) == list(ICC_FORMS)
     assert list(table.columns) == ["type", "description", "ICC", "F", "df1", "df2", "p",
                                    "lower bound", "upper bound"]

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from sonomics.evaluation.cli import app
+from sonomics.cli.stats import app
 from sonomics.models.nomogram import Nomogram, fit_nomogram, r_pretty
 
 GOLD = Path(__file__).parent / "fixtures" / "r-gold"

@@ -7,7 +7,7 @@ import yaml
 from typer.testing import CliRunner
 
 from _radiomics_data import SMALL_PARAMS, write_case
-from sonomics.radiomics.cli import app
+from sonomics.cli import app
 
 
 def _study(tmp_path, second_reader: bool, extra: bool = False):
@@ -33,32 +33,36 @@ def _study(tmp_path, second_reader: bool, extra: bool = False):
     return path
 
 
-def test_extract_writes_features_failures_and_inter_reader_icc(tmp_path):
+def test_extract_writes_features_and_inter_reader_icc_on_training_cases(tmp_path):
     config = _study(tmp_path, second_reader=True)
-    result = CliRunner().invoke(app, ["extract", str(config), "--no-progress"])
+    result = CliRunner().invoke(app, ["extract", str(config)])
     assert result.exit_code == 0, result.output
-    assert "5 cases" in result.output and "1 failed" in result.output
+    assert "5 cases" in result.output
     run = tmp_path / "run"
     features = pd.read_parquet(run / "radiomics" / "features.parquet")
-    assert list(features.index) == [f"c{i}" for i in range(5)]
+    assert sorted(features.index) == [f"c{i}" for i in range(5)]
     assert "original_glcm_Contrast" in features.columns
     diagnostics = pd.read_csv(run / "radiomics" / "diagnostics.csv")
     assert set(diagnostics["diagnostics_sonomics_shape_unit"]) == {"mm"}
-    failures = pd.read_csv(run / "tables" / "radiomics_failures.csv")
-    assert failures["case_id"].tolist() == ["broken"]
+    # the unreadable image is excluded by validation, before any extraction
+    validation = pd.read_csv(run / "tables" / "validation.csv")
+    assert "broken" in set(validation.loc[validation["severity"] == "error", "case_id"])
+    assert pd.read_csv(run / "tables" / "radiomics_failures.csv").empty
+    split = pd.read_csv(run / "split.csv", index_col="case_id")
     icc = pd.read_csv(run / "tables" / "radiomics_icc.csv")
     assert set(icc["kind"]) == {"inter-reader ICC"} and set(icc["raters"]) == {
         "reader1 vs reader2"}
+    assert set(icc["n_cases"]) == {int((split["split"] == "train").sum())}  # training only
     assert len(icc) == features.shape[1]
     assert (run / "tables" / "radiomics_icc.md").read_text().count("features kept") == 1
 
-    again = CliRunner().invoke(app, ["extract", str(config), "--no-progress"])
-    assert "10 ratings from cache, 1 computed" in again.output
+    again = CliRunner().invoke(app, ["extract", str(config)])
+    assert again.exit_code == 0 and "unchanged, skipped" in again.output
 
 
 def test_single_reader_cohort_gets_perturbation_icc(tmp_path):
     config = _study(tmp_path, second_reader=False, extra=True)
-    result = CliRunner().invoke(app, ["extract", str(config), "--no-progress",
+    result = CliRunner().invoke(app, ["extract", str(config),
                                       "--out", str(tmp_path / "elsewhere")])
     assert result.exit_code == 0, result.output
     icc = pd.read_csv(tmp_path / "elsewhere" / "tables" / "radiomics_icc.csv")
@@ -73,8 +77,8 @@ def test_bad_config_exits_with_one_line(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text("radiomics: {bin_width: -1}\n")
     result = CliRunner().invoke(app, ["extract", str(path)])
-    assert result.exit_code == 2
-    assert "radiomics.bin_width" in result.output
+    assert result.exit_code == 1
+    assert "radiomics.bin_width" in result.output and "Traceback" not in result.output
 
 
 def test_icc_subset_draws_a_seeded_sample_of_second_readings(tmp_path):

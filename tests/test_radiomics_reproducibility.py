@@ -15,7 +15,7 @@ from sonomics.radiomics.reproducibility import (
     DEFAULT_PERTURBATIONS,
     PerturbationError,
     apply_perturbation,
-    icc_table,
+    feature_icc_table,
     perturbation_tasks,
 )
 
@@ -32,7 +32,7 @@ def _reader_tables() -> dict[str, pd.DataFrame]:
 def test_icc_table_equals_psych(form):
     expected = pd.read_csv(FIXTURES / "icc_expected.csv")
     expected = expected[expected["type"] == form].set_index("feature")
-    table = icc_table(_reader_tables(), form=form).set_index("feature")
+    table = feature_icc_table(_reader_tables(), form=form).set_index("feature")
     assert len(table) == len(expected)
     for col in ("icc", "lower", "upper"):
         np.testing.assert_allclose(table.loc[expected.index, col], expected[col],
@@ -44,7 +44,7 @@ def test_icc_threshold_marks_kept_features_and_constant_ones_are_dropped():
     tables = _reader_tables()
     for t in tables.values():
         t["constant"] = 1.0
-    table = icc_table(tables, threshold=0.85).set_index("feature")
+    table = feature_icc_table(tables, threshold=0.85).set_index("feature")
     assert np.isnan(table.loc["constant", "icc"]) and not table.loc["constant", "keep"]
     assert (table["keep"] == (table["icc"] >= 0.85)).all()
 
@@ -52,7 +52,7 @@ def test_icc_threshold_marks_kept_features_and_constant_ones_are_dropped():
 def test_icc_uses_only_cases_rated_by_every_reader():
     tables = _reader_tables()
     tables["reader2"] = tables["reader2"].iloc[5:]
-    table = icc_table(tables)
+    table = feature_icc_table(tables)
     assert set(table["n_cases"]) == {len(tables["reader1"]) - 5}
 
 
@@ -100,7 +100,7 @@ def test_perturbation_icc_end_to_end(tmp_path):
     assert {t.reader for t in pseudo} == set(DEFAULT_PERTURBATIONS)
     result = run_extraction(tasks + pseudo, SMALL_PARAMS, workers=1, progress=False)
     tables = {r: result.for_reader(r) for r in ["reader1", *DEFAULT_PERTURBATIONS]}
-    table = icc_table(tables, kind="perturbation ICC")
+    table = feature_icc_table(tables, kind="perturbation ICC")
     assert set(table["kind"]) == {"perturbation ICC"} and set(table["n_cases"]) == {6}
     table = table.set_index("feature")
     # lesion areas differ ~5x between cases: a 1-px contour change barely matters

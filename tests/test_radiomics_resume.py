@@ -102,7 +102,7 @@ CRASH_SCRIPT = textwrap.dedent("""
     import os
     import sys
     from pathlib import Path
-    from sonomics.radiomics import reproducibility
+    from sonomics.radiomics import perturbation
     from sonomics.radiomics.engine import run_extraction
     from sonomics.radiomics.extract import ExtractionTask
     sys.path.insert(0, sys.argv[3])
@@ -111,7 +111,7 @@ CRASH_SCRIPT = textwrap.dedent("""
     def crash(image, mask, args):
         os._exit(3)  # a hard worker death, as a segfault or the OOM killer would cause
 
-    reproducibility.PERTURBATIONS["crash"] = crash  # in __main__: the forkserver inherits it
+    perturbation.PERTURBATIONS["crash"] = crash  # in __main__: the forkserver inherits it
 
     if __name__ == "__main__":
         folder = Path(sys.argv[1])

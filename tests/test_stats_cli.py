@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from sonomics.evaluation.cli import app
+from sonomics.cli.stats import app
 
 GOLD = Path(__file__).parent / "fixtures" / "r-gold"
 runner = CliRunner()
@@ -91,10 +91,10 @@ def test_dca_json_has_model_and_reference_strategies(tmp_path):
 def test_errors_are_one_clear_line(tmp_path, roc_csv):
     path, _ = roc_csv
     result = runner.invoke(app, ["roc", str(path), "--label", "y", "--score", "nope"])
-    assert result.exit_code == 2 and "['nope'] not found" in result.output
+    assert result.exit_code == 1 and "['nope'] not found" in result.output
     pd.DataFrame({"y": [1, 1, 1], "s": [0.1, 0.2, 0.3]}).to_csv(tmp_path / "one.csv", index=False)
     result = runner.invoke(app, ["roc", str(tmp_path / "one.csv"), "--label", "y", "--score", "s"])
-    assert result.exit_code == 2 and "each class" in result.output
+    assert result.exit_code == 1 and "each class" in result.output
     result = runner.invoke(app, ["roc", str(tmp_path / "missing.csv"), "--label", "y",
                                  "--score", "s"])
-    assert result.exit_code == 2 and "file not found" in result.output
+    assert result.exit_code == 1 and "file not found" in result.output

@@ -86,7 +86,7 @@ def test_rerun_recomputes_nothing(study_run):
               if p.stem != "validation"}  # validation is cheap and always redone
     again = Study(study.config)
     again.run()
-    assert set(again.timings) == {"validate"}  # only the cheap validation is redone
+    assert set(again.ran) == {"validate"}  # only the cheap validation is redone
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
 
 
@@ -99,7 +99,7 @@ def test_changed_setting_recomputes_exactly_downstream(study_run, tmp_path):
     cfg.out = copy
     rerun = Study(cfg)
     rerun.run()
-    assert set(rerun.timings) == {"validate", "clinical", "nomogram", "evaluation", "report",
+    assert set(rerun.ran) == {"validate", "clinical", "nomogram", "evaluation", "report",
                                   "bundle"}
 
 
@@ -208,7 +208,7 @@ def test_cohort_without_clinical_variables_runs_all_but_clinical_and_nomogram(tm
 def test_fusion_on_out_of_fold_cnn_scores_is_honest_and_predictable(tmp_path):
     cfg = tiny_config(tmp_path, fusion={"deep_input": "oof_score", "oof_folds": 3})
     Study(cfg).run()
-    oof = pd.read_parquet(cfg.out / "deep_oof_score.parquet")
+    oof = pd.read_parquet(cfg.out / "deep" / "deep_oof_score.parquet")
     scores = pd.read_csv(cfg.out / "predictions" / "deep.csv", index_col="case_id")
     scores.index = scores.index.astype(str)
     oof.index = oof.index.astype(str)

@@ -110,7 +110,7 @@ def test_sigkill_during_cnn_training_and_report_then_resume(tmp_path):
     for stage, stamp in done_before.items():
         if stage != "validate":  # validation is cheap and always redone
             assert after_second[stage] == stamp, f"{stage} was recomputed"
-    summary = json.loads((run / "deep_summary.json").read_text())
+    summary = json.loads((run / "deep" / "deep_summary.json").read_text())
     assert summary["resumed_from_epoch"] == {"resnet18": 2}
     assert "evaluation" in after_second and "report" not in after_second
     assert list(run.rglob(".report.html.*.tmp"))  # the kill left a half-written temporary
@@ -119,7 +119,7 @@ def test_sigkill_during_cnn_training_and_report_then_resume(tmp_path):
     # 3. the last rerun redoes only what had not finished, and ends where the reference is
     again = Study(cfg)
     again.run()
-    assert set(again.timings) == {"validate", "report", "bundle"}
+    assert set(again.ran) == {"validate", "report", "bundle"}
     assert not list(run.rglob(".*.tmp"))
     assert (run / "report.html").read_text().rstrip().endswith("</html>")
     want, got = _results(reference.out), _results(run)

@@ -11,8 +11,8 @@ A bundle is a folder:
 * ``*.safetensors`` — CNN weights.
 
 Loading never executes code from the bundle: no pickle. skops reconstructs
-only types on an explicit trusted list (:data:`TRUSTED_PREFIXES`, checked
-against ``skops.io.get_untrusted_types``), safetensors holds tensors only and
+only skops' safe defaults and the exact types of :data:`TRUSTED_TYPES` (checked
+against ``skops.io.get_untrusted_types``; no module prefixes), safetensors holds tensors only and
 JSON holds data only. A bundle whose files do not match their recorded hashes,
 or that was written by an incompatible format version, is refused with a
 clear message.
@@ -27,15 +27,37 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sonomics import __version__
+from sonomics._version import __version__
 from sonomics.io import atomic_path, atomic_write_bytes, atomic_write_text, sha256_file
 
 FORMAT_VERSION = 1
 
-#: modules whose types a bundle may contain (everything else is refused on load)
-TRUSTED_PREFIXES = ("sklearn.", "sonomics.", "numpy.", "scipy.", "xgboost.", "lightgbm.",
-                    "builtins.", "collections.", "pandas.", "joblib.", "statsmodels.",
-                    "functools.", "operator.")
+#: the exact types (beyond skops' own safe defaults) that a stored model may contain: the
+#: study's fitted objects and the classifiers of the registry. Never a module prefix and
+#: nothing callable from builtins, functools, operator, os, subprocess: a type not named
+#: here is refused, so a rewritten model file cannot make the loader run code.
+TRUSTED_TYPES = frozenset({
+    "collections.OrderedDict",
+    "lightgbm.basic.Booster",
+    "lightgbm.sklearn.LGBMClassifier",
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
+    "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
+    "sklearn.tree._tree.Tree",
+    "sonomics.deep.features.CappedPCA",
+    "sonomics.deep.preprocess.Normaliser",
+    "sonomics.models.clinical.ClinicalEncoder",
+    "sonomics.models.clinical.ClinicalImputer",
+    "sonomics.models.nomogram.Nomogram",
+    "sonomics.selection.columns.ColumnSelector",
+    "sonomics.selection.selectors.CorrelationFilter",
+    "sonomics.selection.selectors.GreedyElimination",
+    "sonomics.selection.selectors.ICCFilter",
+    "sonomics.selection.selectors.LassoSelector",
+    "sonomics.selection.selectors.TTestSelector",
+    "xgboost.core.Booster",
+    "xgboost.sklearn.XGBClassifier",
+})
 
 
 class BundleError(ValueError):
@@ -120,14 +142,18 @@ def load_bundle(path: str | Path) -> Bundle:
 
 
 def load_skops(file: str | Path) -> Any:
-    """Load a skops file, reconstructing only types from :data:`TRUSTED_PREFIXES`."""
+    """Load a skops file, reconstructing only skops' safe defaults and :data:`TRUSTED_TYPES`.
+
+    Anything else — a function such as ``builtins.exec``, a ``functools.partial`` — is
+    refused before any object is built, with the offending type names in the message.
+    """
     import skops.io as sio
 
     untrusted = sio.get_untrusted_types(file=file)
-    refused = [t for t in untrusted if not t.startswith(TRUSTED_PREFIXES)]
+    refused = sorted(t for t in untrusted if t not in TRUSTED_TYPES)
     if refused:
-        raise BundleError(f"{Path(file).name} contains types outside the trusted list: "
-                          f"{refused}")
+        raise BundleError(f"{Path(file).name} contains types that are not trusted: {refused}; "
+                          "refusing to load it (it may have been tampered with)")
     return sio.load(file, trusted=untrusted)
 
 

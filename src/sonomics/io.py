@@ -9,12 +9,14 @@ either the old file or the new one, never half of one.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 
@@ -112,3 +114,29 @@ def save_figure(fig, target: str | Path, dpi: int = 120) -> Path:
     with atomic_path(target) as tmp:
         fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format=target.suffix.lstrip(".") or "png")
     return target
+
+
+def _stable_default(obj: object) -> object:
+    """JSON stand-ins for what :func:`stable_hash` accepts besides plain JSON values."""
+    if isinstance(obj, np.ndarray) and not obj.dtype.hasobject:  # object arrays hold pointers
+        arr = np.ascontiguousarray(obj)
+        return {"dtype": arr.dtype.str, "shape": list(arr.shape),
+                "sha256": hashlib.sha256(arr).hexdigest()}  # hashes the buffer, no copy
+    if isinstance(obj, bytes | bytearray | memoryview):
+        return {"sha256": hashlib.sha256(obj).hexdigest()}
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"stable_hash: cannot hash a {type(obj).__name__}")
+
+
+def stable_hash(obj: object) -> str:
+    """SHA-256 (hex) of ``obj`` as canonical JSON: sorted keys, compact separators.
+
+    The one fingerprint scheme for caches and checkpoints: equal content gives the same
+    key in every process and Python version. Besides JSON values, ``obj`` may hold numpy
+    arrays (hashed with their dtype and shape), bytes and paths (as text).
+    """
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=_stable_default)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -13,6 +13,7 @@ exclude that case only, so one bad case never kills a batch of good ones.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -27,6 +28,9 @@ from sonomics.data.images import MASK_SEPARATOR
 MISSING_MARKERS = {"", "na", "n/a", "nan", "none", "null", "not available", "missing", "?"}
 
 COHORT = "(cohort)"  # case id used for problems that concern the whole cohort
+
+#: label text -> 0/1 understood without a config (``data.label_map``'s default)
+BINARY_LABELS: dict[str, int] = {"benign": 0, "malignant": 1, "0": 0, "1": 1}
 
 
 class CohortError(ValueError):
@@ -117,6 +121,39 @@ def normalise_label(value: object, label_map: dict[str, int]) -> int | None:
     if text.endswith(".0") and text[:-2].isdigit():
         text = text[:-2]
     return label_map.get(text)
+
+
+def parse_spacing(value: object) -> float | None:
+    """A pixel-spacing cell in mm: ``None`` when missing, else a positive finite float.
+
+    Raises ``ValueError`` (message naming the value) for anything else.
+    """
+    if is_missing(value):
+        return None
+    try:
+        spacing = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        spacing = math.nan
+    if not np.isfinite(spacing) or spacing <= 0:
+        raise ValueError(f"pixel spacing {value!r} is not a positive number (mm)")
+    return spacing
+
+
+def case_spacing(row: pd.Series | dict) -> tuple[float, float] | None:
+    """A cohort-table row's pixel spacing ``(row, column)`` in mm, or ``None`` when unknown.
+
+    Reads the ``spacing_row``/``spacing_col`` columns :func:`load_cohort` writes (and
+    :func:`~sonomics.data.validation.validate_cohort` fills from headers); a missing,
+    non-numeric or NaN value on either axis means unknown (downstream: pixel units).
+    """
+    r, c = row.get("spacing_row"), row.get("spacing_col")
+    if r is None or c is None:
+        return None
+    try:
+        r, c = float(r), float(c)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(r) or math.isnan(c) else (r, c)
 
 
 def is_missing(value: object) -> bool:
@@ -224,17 +261,13 @@ def build_cohort(raw: pd.DataFrame, dcfg: DataConfig, base_dir: Path,
     table["spacing_col"] = np.nan
     if spacing is not None:
         for cid, v in zip(table.index, spacing, strict=True):
-            if is_missing(v):
-                continue
             try:
-                s = float(v)
-                if not np.isfinite(s) or s <= 0:
-                    raise ValueError
-            except ValueError:
-                problems.append(Problem(cid, dcfg.spacing, "error",
-                                        f"pixel spacing {v!r} is not a positive number (mm)"))
+                s = parse_spacing(v)
+            except ValueError as exc:
+                problems.append(Problem(cid, dcfg.spacing, "error", str(exc)))
                 continue
-            table.loc[cid, ["spacing_row", "spacing_col"]] = s
+            if s is not None:
+                table.loc[cid, ["spacing_row", "spacing_col"]] = s
 
     for col in dcfg.continuous:
         values = []

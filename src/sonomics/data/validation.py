@@ -30,7 +30,7 @@ from sonomics.data.duplicates import (
     near_duplicate_groups,
 )
 from sonomics.data.images import ImageReadError, mask_values, read_image, read_mask
-from sonomics.data.manifest import Cohort, Problem
+from sonomics.data.manifest import Cohort, Problem, case_spacing
 
 
 @dataclass(frozen=True)
@@ -142,7 +142,7 @@ def validate_cohort(cohort: Cohort, progress: Callable[[int, int], None] | None 
         cohort.problems.extend(found)
         if geo is not None:
             geometry[str(case_id)] = geo
-            if np.isnan(row["spacing_row"]) and geo.spacing_source == "header":
+            if case_spacing(row) is None and geo.spacing_source == "header":
                 table.loc[case_id, ["spacing_row", "spacing_col"]] = geo.spacing
         if progress is not None:
             progress(i + 1, len(table))

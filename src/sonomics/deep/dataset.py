@@ -4,15 +4,15 @@ Reading and cropping an ultrasound PNG costs far more than augmenting a 224-px c
 every image is read once with :func:`sonomics.data.images.read_image` /
 :func:`~sonomics.data.images.read_mask`, cropped to its ROI rectangle, resized to the
 input size and kept in one ``float32`` array (``N x S x S``; 1,000 cases at 224 px are
-200 MB). With ``cache_dir`` the array is also stored on disk, keyed by the files' paths,
-sizes and modification times and the crop settings, so a second run (or a resumed one)
-skips the reading. A case that cannot be read is recorded (case id, stage, reason) and
-left out; the others go on.
+200 MB). With ``cache_dir`` the array is also stored on disk, keyed by the files' paths
+and CONTENT (SHA-256 of the image and mask bytes) and the crop settings, so a second run
+(or a resumed one) skips the cropping, while an edited mask or image -- even one whose
+size and modification time were kept -- is cropped again. A case that cannot be read is
+recorded (case id, stage, reason) and left out; the others go on.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Sequence
@@ -25,7 +25,7 @@ from torch.utils.data import Dataset
 
 from sonomics.data.images import MASK_SEPARATOR, ImageReadError, read_image, read_mask
 from sonomics.deep.preprocess import Normaliser, crop_to_roi, resize, to_network_input
-from sonomics.io import atomic_path, atomic_write_text
+from sonomics.io import atomic_path, atomic_write_text, sha256_file, stable_hash
 
 log = logging.getLogger(__name__)
 
@@ -41,18 +41,21 @@ class CropSet:
 
 def _fingerprint(case_ids: Sequence[str], images: Sequence[str], masks: Sequence[str],
                  size: int, margin: float, mask_label: int | None) -> str:
-    h = hashlib.sha256()
-    h.update(json.dumps({"size": size, "margin": margin, "mask_label": mask_label,
-                         "version": 1}).encode())
-    for cid, img, msk in zip(case_ids, images, masks, strict=True):
-        for p in [str(img), *str(msk).split(MASK_SEPARATOR)]:
+    """Cache key of a crop set: settings, and each case's paths with their files' SHA-256."""
+    digests: dict[str, str] = {}  # a file named twice (a shared mask) is read once
+
+    def digest(path: str) -> str:
+        if path not in digests:
             try:
-                st = Path(p).stat()
-                stamp = f"{st.st_size}:{st.st_mtime_ns}"
+                digests[path] = sha256_file(path)
             except OSError:
-                stamp = "missing"
-            h.update(f"{cid}|{p}|{stamp}\n".encode())
-    return h.hexdigest()[:20]
+                digests[path] = "missing"
+        return digests[path]
+
+    cases = [[cid, [[p, digest(p)] for p in [str(img), *str(msk).split(MASK_SEPARATOR)]]]
+             for cid, img, msk in zip(case_ids, images, masks, strict=True)]
+    return stable_hash({"size": size, "margin": margin, "mask_label": mask_label,
+                        "version": 2, "cases": cases})[:20]
 
 
 def read_crop(image_path: str | Path, mask_path: str | Path, *, size: int, margin: float = 0.0,

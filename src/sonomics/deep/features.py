@@ -22,7 +22,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from sonomics.deep.backbones import BackboneNet
 from sonomics.deep.preprocess import Normaliser
-from sonomics.deep.train import autocast_dtype, network_batch
+from sonomics.deep.runtime import autocast_dtype
+from sonomics.deep.train import network_batch
 
 
 @torch.inference_mode()
@@ -103,9 +104,17 @@ def deep_feature_table(case_ids, features: np.ndarray, train_mask: np.ndarray, *
                          f"(got {int(train_mask.sum())})")
     pca = CappedPCA(n_components=n_components, random_state=random_state)
     pca.fit(features[train_mask])
-    values = pca.transform(features)
+    return pca_feature_frame(pca, features, case_ids, prefix), pca
+
+
+def pca_feature_frame(pca: CappedPCA, features: np.ndarray, case_ids, prefix: str
+                      ) -> pd.DataFrame:
+    """Deep features of cases through a fitted PCA, named ``<prefix>_pc001`` ... (float32).
+
+    The one way deep features are named and rounded: the study's training and test cases
+    and ``sonomics predict``'s new cases all go through it.
+    """
+    values = pca.transform(features).astype(np.float32)
     columns = [f"{prefix}_{name}" for name in pca.get_feature_names_out()]
-    table = pd.DataFrame(values.astype(np.float32), index=pd.Index(list(map(str, case_ids)),
-                                                                    name="case_id"),
-                         columns=columns)
-    return table, pca
+    return pd.DataFrame(values, index=pd.Index(list(map(str, case_ids)), name="case_id"),
+                        columns=columns)

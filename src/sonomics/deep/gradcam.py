@@ -7,7 +7,8 @@ the library hooks and breaks the backward pass (pytorch-grad-cam issue #147).
 
 Each map explains the *predicted* class (malignant evidence for a positive call, benign
 evidence for a negative one) and is drawn over the cropped, resized ROI the network saw.
-The representative case of each outcome (TP/FP/TN/FN at the training-chosen cut-off) is
+The representative case of each outcome (TP/FP/TN/FN at the training-chosen cut-off, i.e.
+:func:`sonomics.evaluation.metrics.youden_threshold` of the training predictions) is
 the one whose score is the median of its group: typical, not the most extreme.
 """
 
@@ -45,15 +46,6 @@ def gradcam_heatmaps(model: BackboneNet, crops: np.ndarray, normaliser: Normalis
     with GradCAM(model=model, target_layers=[model.cam_layer]) as cam:
         maps = cam(input_tensor=x, targets=targets)
     return np.asarray(maps, dtype=np.float32)
-
-
-def youden_cutoff(y: np.ndarray, score: np.ndarray) -> float:
-    """Score threshold maximising sensitivity + specificity - 1 (use training predictions)."""
-    from sklearn.metrics import roc_curve
-
-    fpr, tpr, thresholds = roc_curve(np.asarray(y).astype(int), score)
-    best = int(np.argmax(tpr - fpr))
-    return float(min(thresholds[best], 1.0))
 
 
 def representative_cases(y: np.ndarray, score: np.ndarray, cutoff: float) -> dict[str, int]:

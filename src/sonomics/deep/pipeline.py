@@ -14,11 +14,12 @@ cohort without the manifest machinery. Steps:
    ``fusion.deep_input: oof_score``, its out-of-fold score: :mod:`sonomics.deep.oof`);
 5. training curves and the Grad-CAM figure (Figure 3) of representative test cases.
 
-Outputs under ``OUT``: ``tables/table5_deep.{csv,md}``, ``tables/deep_scores.csv``,
-``tables/deep_failures.csv`` (when a case failed), ``deep_features.parquet`` and
-``tables/deep_features.csv``, ``figures/training_curve_<backbone>.png``,
-``figures/fig3_gradcam_<backbone>.png`` and ``deep_summary.json`` (chosen backbone,
-validation AUCs, weight sources, ``random_init`` flag, timings).
+Outputs in the run directory (paths: :class:`sonomics.rundir.RunDir`): Table 5
+(``tables/table5_deep``), ``tables/deep_scores.csv``, ``tables/deep_failures.csv`` (when a
+case failed), the deep features (Parquet, and a CSV twin in ``tables/``), the out-of-fold
+score when asked for, ``figures/training_curve_<backbone>.png``,
+``figures/fig3_gradcam_<backbone>.png`` and the deep summary (chosen backbone, validation
+AUCs, weight sources, ``random_init`` flag, timings).
 """
 
 from __future__ import annotations
@@ -36,16 +37,17 @@ from sonomics.config import StudyConfig
 from sonomics.deep.backbones import get_spec
 from sonomics.deep.dataset import load_crops
 from sonomics.deep.features import CappedPCA, deep_feature_table, extract_deep_features
+from sonomics.deep.figures import plot_training_curve
 from sonomics.deep.gradcam import gradcam_figure
 from sonomics.deep.train import (
     TrainResult,
     TrainSettings,
-    plot_training_curve,
     predict_proba,
     train_backbone,
 )
-from sonomics.evaluation.metrics import performance_rows
-from sonomics.io import atomic_write_text, write_parquet, write_table
+from sonomics.evaluation.metrics import performance_rows, youden_threshold
+from sonomics.evaluation.tables import rows_by_set
+from sonomics.rundir import RunDir
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +112,7 @@ def run_deep(cases: pd.DataFrame, cfg: StudyConfig, out_dir: str | Path, *,
         pretrained: False trains from random weights on purpose (tests).
         max_steps: cap the steps per epoch (tests, smoke runs).
     """
-    out = Path(out_dir)
+    run = RunDir(out_dir)
     deep = cfg.deep
     for name in deep.backbones:
         get_spec(name)  # fail before any work on an unknown backbone
@@ -118,7 +120,7 @@ def run_deep(cases: pd.DataFrame, cfg: StudyConfig, out_dir: str | Path, *,
     t0 = time.perf_counter()
     crop_set = load_crops(list(frame.index), list(frame["image"]), list(frame["mask"]),
                           size=deep.input_size, margin=deep.crop_margin,
-                          mask_label=cfg.data.mask_label, cache_dir=out / "cache" / "deep")
+                          mask_label=cfg.data.mask_label, cache_dir=run.cache / "deep")
     timings = {"crop_seconds": time.perf_counter() - t0}
     frame = frame.loc[crop_set.case_ids]
     crops = crop_set.crops
@@ -134,7 +136,7 @@ def run_deep(cases: pd.DataFrame, cfg: StudyConfig, out_dir: str | Path, *,
         tic = time.perf_counter()
         result = train_backbone(
             name, crops[is_train], labels[is_train], frame["patient_id"].astype(str)
-            .to_numpy()[is_train], settings, checkpoint_dir=out / "cache" / "deep" / name,
+            .to_numpy()[is_train], settings, checkpoint_dir=run.cache / "deep" / name,
             weights_path=deep.weights.get(name), pretrained=pretrained, progress=progress,
             max_steps=max_steps)
         timings[f"{name}_train_seconds"] = time.perf_counter() - tic
@@ -155,14 +157,11 @@ def run_deep(cases: pd.DataFrame, cfg: StudyConfig, out_dir: str | Path, *,
                                    prob[is_ext]).iloc[[1]]
             rows.append(ext.assign(Model=f"{label}-external"))
         figures[f"training_curve_{name}"] = plot_training_curve(
-            result.history, out / "figures" / f"training_curve_{name}.png",
+            result.history, run.figure(f"training_curve_{name}"),
             title=f"{label} ({result.weights_source})", best_epoch=result.best_epoch)
 
     # Table 5: training rows first, then testing (then external) rows, as in the paper
-    table5 = pd.concat(rows, ignore_index=True)
-    rank = table5["Model"].str.rsplit("-", n=1).str[-1].map(
-        {"training": 0, "testing": 1, "external": 2})
-    table5 = table5.iloc[np.argsort(rank.to_numpy(), kind="stable")].reset_index(drop=True)
+    table5 = rows_by_set(pd.concat(rows, ignore_index=True))
     val_auc = {n: r.val_auc for n, r in trained.items()}
     sources = {n: r.weights_source for n, r in trained.items()}
     chosen = choose_backbone(val_auc, list(deep.backbones))
@@ -172,11 +171,10 @@ def run_deep(cases: pd.DataFrame, cfg: StudyConfig, out_dir: str | Path, *,
             f"{val_auc[chosen]:.3f}; validation carved from training).")
     if random_names:
         note += "\n\n" + RANDOM_INIT_NOTE.format(names=", ".join(random_names))
-    write_table(table5, out / "tables", "table5_deep", title="Table 5. Deep learning models",
-                note=note)
-    atomic_write_text(out / "tables" / "deep_scores.csv", scores.to_csv())
+    run.write_table(table5, "table5_deep", title="Table 5. Deep learning models", note=note)
+    run.write_text(run.table_path("deep_scores"), scores.to_csv())
     if crop_set.failures:
-        write_table(pd.DataFrame(crop_set.failures), out / "tables", "deep_failures")
+        run.write_table(pd.DataFrame(crop_set.failures), "deep_failures")
 
     best = trained[chosen]
     tic = time.perf_counter()
@@ -186,8 +184,8 @@ def run_deep(cases: pd.DataFrame, cfg: StudyConfig, out_dir: str | Path, *,
                                        n_components=deep.pca_components,
                                        prefix=f"deep_{chosen}", random_state=cfg.seed)
     timings["features_seconds"] = time.perf_counter() - tic
-    write_parquet(features, out / "deep_features.parquet")
-    atomic_write_text(out / "tables" / "deep_features.csv", features.to_csv())
+    run.write_features(features, run.deep_features)
+    run.write_text(run.table_path("deep_features"), features.to_csv())
     oof_folds = None
     if cfg.fusion.deep_input == "oof_score":
         from sonomics.deep.oof import out_of_fold_scores
@@ -195,18 +193,18 @@ def run_deep(cases: pd.DataFrame, cfg: StudyConfig, out_dir: str | Path, *,
         oof, seconds = out_of_fold_scores(
             chosen, crops, labels, frame["patient_id"].astype(str).to_numpy(), is_train,
             scores[chosen].to_numpy(), settings, folds=cfg.fusion.oof_folds,
-            checkpoint_root=out / "cache" / "deep" / f"{chosen}_oof",
+            checkpoint_root=run.cache / "deep" / f"{chosen}_oof",
             weights_path=deep.weights.get(chosen), pretrained=pretrained, progress=progress,
             max_steps=max_steps, case_ids=crop_set.case_ids)
         timings["oof_seconds"] = seconds
         oof_folds = cfg.fusion.oof_folds
-        write_parquet(oof, out / "deep_oof_score.parquet")
+        run.write_features(oof, run.deep_oof_score)
 
     gradcam_cases: dict[str, str] = {}
     if is_test.any() and len(np.unique(labels[is_test])) == 2:
-        cutoff = _training_cutoff(labels[is_train], scores[chosen].to_numpy()[is_train])
+        cutoff = youden_threshold(labels[is_train], scores[chosen].to_numpy()[is_train])
         test_idx = np.flatnonzero(is_test)
-        path = out / "figures" / f"fig3_gradcam_{chosen}.png"
+        path = run.figure(f"fig3_gradcam_{chosen}")
         gradcam_cases = gradcam_figure(
             best.model, crops[test_idx], best.normaliser, labels[test_idx],
             scores[chosen].to_numpy()[test_idx], cutoff, path,
@@ -227,7 +225,7 @@ def run_deep(cases: pd.DataFrame, cfg: StudyConfig, out_dir: str | Path, *,
         "gradcam_cases": gradcam_cases, "failures": crop_set.failures, "timings": timings,
         "n_cases": {s: int((split == s).sum()) for s in ("train", "test", "external")},
     }
-    atomic_write_text(out / "deep_summary.json", json.dumps(summary, indent=2, default=str))
+    run.write_text(run.deep_summary, json.dumps(summary, indent=2, default=str))
     return DeepResult(table5, scores, features, chosen, val_auc, sources, crop_set.failures,
                       figures, trained, timings, pca)
 
@@ -238,20 +236,3 @@ def choose_backbone(val_auc: dict[str, float], order: list[str]) -> str:
         auc = val_auc[name]
         return (-np.inf if np.isnan(auc) else auc, -order.index(name))
     return max(val_auc, key=key)
-
-
-def _training_cutoff(y_train: np.ndarray, s_train: np.ndarray) -> float:
-    from sonomics.evaluation.metrics import youden_threshold
-
-    return youden_threshold(y_train, s_train)
-
-
-def cases_from_cohort(cfg: StudyConfig) -> pd.DataFrame:
-    """The case table of the configured cohort: usable cases with their split."""
-    from sonomics.data.manifest import load_cohort
-    from sonomics.data.splits import make_split
-
-    cohort = load_cohort(cfg)
-    table = cohort.usable()
-    table = table.assign(split=make_split(table, cfg.split))
-    return table

@@ -9,10 +9,8 @@ What it does, and why:
 * **Cosine-decay learning rate** per step, with optional linear warm-up; AdamW or SGD.
 * **Deterministic**: every epoch reseeds torch and the loader from ``(seed, epoch)``, so a
   resumed run draws the same batches and augmentations as an uninterrupted one.
-* **Device**: CUDA (bf16/fp16 autocast + channels_last), Apple MPS, else CPU with all the
-  cores this process may use. On CPU the loader runs in the main process (crops are in
-  memory and augmenting one costs far less than the network step); on CUDA worker
-  processes keep the GPU fed.
+* **Device**: see :mod:`sonomics.deep.runtime` (CUDA with autocast + channels_last, MPS,
+  or every allowed CPU core).
 * **Checkpoints**: ``best.safetensors`` (the best validation epoch's weights) and
   ``last_state.pt`` (model, optimizer, scheduler, history of the last finished epoch in one
   file, ``torch.save`` of plain state dicts, loaded with ``weights_only=True``). Both are
@@ -24,11 +22,8 @@ What it does, and why:
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 import logging
 import math
-import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -38,14 +33,21 @@ import numpy as np
 import pandas as pd
 import torch
 from safetensors.torch import load_file, save_file
-from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedGroupKFold
 from torch.utils.data import DataLoader
 
 from sonomics.deep.backbones import BackboneNet, build_backbone
 from sonomics.deep.dataset import CropDataset
 from sonomics.deep.preprocess import Normaliser, build_augmentation, to_network_input
-from sonomics.io import atomic_path, save_figure
+from sonomics.deep.runtime import (
+    autocast_dtype,
+    configure_threads,
+    loader_workers,
+    resolve_device,
+    seed_everything,
+)
+from sonomics.evaluation.delong import safe_auc
+from sonomics.io import atomic_path, stable_hash
 from sonomics.progress import progress_bar
 
 log = logging.getLogger(__name__)
@@ -99,65 +101,6 @@ class TrainResult:
         return self.weights_source != "random"
 
 
-# ---------------------------------------------------------------- environment
-def usable_cpus() -> int:
-    """CPU cores this process may run on (affinity-aware)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - macOS/Windows
-        return os.cpu_count() or 1
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` -> CUDA, else Apple MPS, else CPU; an explicit name must be available."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("config key 'deep.device': 'cuda' requested but no CUDA device")
-    if name == "mps" and not torch.backends.mps.is_available():
-        raise RuntimeError("config key 'deep.device': 'mps' requested but MPS is unavailable")
-    return torch.device(name)
-
-
-def configure_threads(device: torch.device) -> int:
-    """Use every allowed core for CPU math unless OMP_NUM_THREADS says otherwise."""
-    if device.type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
-        torch.set_num_threads(usable_cpus())
-    return torch.get_num_threads()
-
-
-def loader_workers(device: torch.device, requested: int | None = None) -> int:
-    """DataLoader worker processes: 0 on CPU (the math uses the cores), several on GPU."""
-    if requested is not None:
-        return requested
-    if device.type == "cpu":
-        return 0
-    return max(1, min(8, usable_cpus() - 1))
-
-
-def seed_everything(seed: int) -> None:
-    """Seed python, numpy and torch; make cuDNN deterministic."""
-    import random
-
-    random.seed(seed)
-    np.random.seed(seed % (2**32))  # noqa: NPY002 - libraries that draw from the global RNG
-    torch.manual_seed(seed)
-    if torch.cuda.is_available():
-        torch.backends.cudnn.deterministic = True
-        torch.backends.cudnn.benchmark = False
-
-
-def autocast_dtype(device: torch.device) -> torch.dtype | None:
-    """Mixed-precision dtype on CUDA (bf16 where supported), else None (full precision)."""
-    if device.type != "cuda":
-        return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-
-
 # ---------------------------------------------------------------- pieces
 def validation_split(labels: np.ndarray, groups: np.ndarray, fraction: float,
                      seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -203,14 +146,6 @@ def make_optimizer(model: torch.nn.Module, settings: TrainSettings) -> torch.opt
                                nesterov=True, weight_decay=settings.weight_decay)
     raise ValueError(f"config key 'deep.optimizer': must be 'adamw' or 'sgd' "
                      f"(got {settings.optimizer!r})")
-
-
-def safe_auc(y: np.ndarray, score: np.ndarray) -> float:
-    """ROC AUC, or NaN when only one class is present."""
-    y = np.asarray(y)
-    if len(np.unique(y)) < 2:
-        return float("nan")
-    return float(roc_auc_score(y, score))
 
 
 def network_batch(crops: np.ndarray, normaliser: Normaliser,
@@ -273,14 +208,11 @@ def _load_model(model: torch.nn.Module, path: Path) -> None:
 
 def _fingerprint(name: str, settings: TrainSettings, crops: np.ndarray, labels: np.ndarray,
                  groups: np.ndarray, weights_source: str) -> str:
-    h = hashlib.sha256()
+    """Key of a training run's inputs and settings; a checkpoint resumes only on a match."""
     public = {k: v for k, v in asdict(settings).items() if k not in ("device", "num_workers")}
-    h.update(json.dumps({"name": name, "settings": public, "weights": weights_source},
-                        sort_keys=True).encode())
-    h.update(np.ascontiguousarray(crops).tobytes())
-    h.update(np.asarray(labels).astype(np.int8).tobytes())
-    h.update("|".join(map(str, groups)).encode())
-    return h.hexdigest()[:20]
+    return stable_hash({"name": name, "settings": public, "weights": weights_source,
+                        "crops": np.asarray(crops), "labels": np.asarray(labels).astype(np.int8),
+                        "groups": [str(g) for g in groups]})[:20]
 
 
 # ---------------------------------------------------------------- training
@@ -440,34 +372,3 @@ def train_backbone(name: str, crops: np.ndarray, labels: np.ndarray, groups: np.
         if best_epoch else float("nan")
     return TrainResult(name, model, normaliser, frame, best_epoch, val_auc, train_idx, val_idx,
                        device, model.weights_source, epoch_seconds, resumed_from)
-
-
-def plot_training_curve(history: pd.DataFrame, path: str | Path, *, title: str = "",
-                        best_epoch: int | None = None) -> Path:
-    """Training/validation loss and validation AUC per epoch, saved as PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
-
-    fig, (ax_loss, ax_auc) = plt.subplots(1, 2, figsize=(9, 3.4))
-    ax_loss.plot(history["epoch"], history["train_loss"], "o-", label="training (weighted)")
-    ax_loss.plot(history["epoch"], history["val_loss"], "s-", label="validation")
-    ax_loss.set_xlabel("epoch")
-    ax_loss.set_ylabel("BCE loss")
-    ax_loss.legend(frameon=False)
-    ax_auc.plot(history["epoch"], history["val_auc"], "o-", color="C2")
-    ax_auc.set_xlabel("epoch")
-    ax_auc.set_ylabel("validation AUC")
-    ax_auc.set_ylim(0, 1.02)
-    for ax in (ax_loss, ax_auc):
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        if best_epoch:
-            ax.axvline(best_epoch, color="grey", ls=":", lw=1)
-        ax.grid(alpha=0.3)
-    fig.suptitle(title)
-    fig.tight_layout()
-    saved = save_figure(fig, path)
-    plt.close(fig)
-    return saved

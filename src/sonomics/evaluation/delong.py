@@ -26,7 +26,7 @@ from scipy import stats
 from sonomics.evaluation._checks import DegenerateInputError, check_binary
 
 __all__ = ["DegenerateInputError", "DeLongTest", "auc_delong", "delong_matrix", "delong_test",
-           "placements"]
+           "placements", "safe_auc"]
 
 
 def placements(y: np.ndarray, score: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
@@ -46,6 +46,19 @@ def placements(y: np.ndarray, score: np.ndarray) -> tuple[float, np.ndarray, np.
     v10 = (rank_all[:m] - rank_pos) / n
     v01 = 1.0 - (rank_all[m:] - rank_neg) / m
     return float(v10.mean()), v10, v01
+
+
+def safe_auc(y: object, score: object) -> float:
+    """AUC (ties one half, as :func:`placements`), or NaN when only one class is present.
+
+    For monitoring (e.g. a CNN's validation AUC per epoch), where a one-class set is
+    possible and not an error; constant scores give 0.5. Non-0/1 labels and NaN or
+    infinite scores still raise :class:`DegenerateInputError`.
+    """
+    y_arr, s_arr = check_binary(y, score, allow_constant=True, min_per_class=0)
+    if np.unique(y_arr).size < 2:
+        return float("nan")
+    return placements(y_arr, s_arr)[0]
 
 
 def _delong_components(y: np.ndarray, scores: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

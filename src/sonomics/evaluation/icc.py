@@ -195,7 +195,7 @@ def icc_vectorised(
     return res["ICC"], res["lower"], res["upper"]
 
 
-def icc_table(ratings_2d: np.ndarray, alpha: float = 0.05) -> pd.DataFrame:
+def icc_forms_table(ratings_2d: np.ndarray, alpha: float = 0.05) -> pd.DataFrame:
     """All six ICC forms for one feature, laid out like ``psych::ICC(x)$results``.
 
     Columns: ``type, description, ICC, F, df1, df2, p, lower bound, upper bound``.

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from sonomics.evaluation._checks import DegenerateInputError, check_binary
-from sonomics.evaluation.delong import auc_delong
+from sonomics.evaluation.delong import auc_delong, safe_auc
 
 __all__ = [
     "DegenerateInputError",
@@ -33,6 +33,7 @@ __all__ = [
     "binary_metrics",
     "format_ci",
     "performance_rows",
+    "safe_auc",
     "youden_point",
     "youden_threshold",
 ]

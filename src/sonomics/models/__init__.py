@@ -1,1 +1,2 @@
-"""models"""
+"""Models: the classifier registry and families, the clinical model, fusion, the nomogram
+and the comparators."""

@@ -31,6 +31,54 @@ from sonomics.config import ModelsConfig
 from sonomics.evaluation.metrics import format_ci
 from sonomics.models.family import FamilyResult, fit_family
 
+#: the level a missing categorical value becomes (a level of its own, learned like any other)
+MISSING_LEVEL = "missing"
+
+
+class ClinicalImputer(TransformerMixin, BaseEstimator):
+    """Fill missing clinical values with what the training cases suggest.
+
+    Continuous columns get the training median; a missing categorical value becomes its
+    own level, ``"missing"``. Categorical values are returned as strings. The fill values
+    are learned in ``fit`` (``fill_``) and applied unchanged to every later case, in the
+    study and in ``sonomics predict`` alike.
+
+    Args:
+        continuous: names of continuous columns.
+        categorical: names of categorical columns.
+    """
+
+    def __init__(self, continuous: list[str] | None = None,
+                 categorical: list[str] | None = None):
+        self.continuous = continuous
+        self.categorical = categorical
+
+    def fit(self, X: pd.DataFrame, y=None):
+        self.fill_: dict[str, Any] = {}
+        for col in self.continuous or []:
+            self.fill_[col] = float(np.nanmedian(_numeric(X, col)))
+        for col in self.categorical or []:
+            self.fill_[col] = MISSING_LEVEL
+        return self
+
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+        check_is_fitted(self, "fill_")
+        out = X.copy()
+        for col in self.continuous or []:
+            out[col] = pd.Series(_numeric(X, col), index=X.index).fillna(self.fill_[col])
+        for col in self.categorical or []:
+            out[col] = X[col].astype(object).where(X[col].notna(), self.fill_[col]).astype(str)
+        return out
+
+
+def _numeric(X: pd.DataFrame, col: str) -> np.ndarray:
+    if col not in X.columns:
+        raise ValueError(f"clinical data: missing column {col!r}")
+    try:
+        return pd.to_numeric(X[col]).to_numpy(dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"clinical data: continuous column {col!r} is not numeric") from None
+
 
 class ClinicalEncoder(TransformerMixin, BaseEstimator):
     """Continuous columns as floats + categorical columns one-hot against a reference level.

@@ -124,7 +124,8 @@ class FamilyResult:
         })
 
 
-def _positive_proba(model: Any, X: Any) -> np.ndarray:
+def positive_proba(model: Any, X: Any) -> np.ndarray:
+    """Probability of the positive (malignant) class of each row of ``X``."""
     return np.asarray(model.predict_proba(X))[:, 1]
 
 
@@ -183,8 +184,8 @@ def fit_family(
                                             random_state=random_state, memory=memory)
                 model = search.best_estimator_
                 model.memory = None  # the cache folder is temporary
-                p_train = _positive_proba(model, X_train)
-                p_test = None if X_test is None else _positive_proba(model, X_test)
+                p_train = positive_proba(model, X_train)
+                p_test = None if X_test is None else positive_proba(model, X_test)
                 rows.append(performance_rows(name, y_tr, p_train, y_te, p_test))
             except _CLASSIFIER_ERRORS as exc:
                 failures[name] = " ".join(str(exc).split())

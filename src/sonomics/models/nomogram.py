@@ -30,7 +30,7 @@ import pandas as pd
 import statsmodels.api as sm
 from matplotlib.figure import Figure
 
-from sonomics.io import atomic_path
+from sonomics.io import save_figure
 
 
 def r_pretty(lo: float, hi: float, n: int = 5, min_n: int | None = None) -> np.ndarray:
@@ -150,6 +150,10 @@ class Nomogram:
         frame["risk"] = self.risk(frame["total_points"].to_numpy())
         return frame
 
+    def probability(self, data: pd.DataFrame) -> np.ndarray:
+        """Risk of malignancy of each row of ``data`` (the predictors by name)."""
+        return self.patient_points(data)["risk"].to_numpy(dtype=float)
+
     def linear_predictor(self, total_points: np.ndarray) -> np.ndarray:
         offset = self.intercept + sum(lo for lo, _ in self._contrib_ranges.values())
         return offset + np.asarray(total_points, dtype=float) / self.scale
@@ -203,11 +207,23 @@ class Nomogram:
                      (float(tp[ok].min() * scale), float(tp[ok].max() * scale)))
         ax.set_title(title)
         if path is not None:
-            path = Path(path)
-            with atomic_path(path) as tmp:
-                fig.savefig(tmp, dpi=150, bbox_inches="tight",
-                            format=path.suffix.lstrip(".") or "png")
+            save_figure(fig, path, dpi=150)
         return fig
+
+
+#: the nomogram's name for the DLR model's probability
+DLR_SCORE = "DLR score"
+
+
+def nomogram_design(factors: pd.DataFrame, dlr_score: pd.Series) -> pd.DataFrame:
+    """The nomogram's predictors per case: the clinical factors' columns and the DLR score.
+
+    ``factors`` is what the stored clinical pipeline's factor steps give; the study builds
+    its training and test rows with this function and ``sonomics predict`` a new case's.
+    """
+    data = factors.astype(float).copy()
+    data[DLR_SCORE] = dlr_score.reindex(data.index).to_numpy(dtype=float)
+    return data
 
 
 def fit_nomogram(data: pd.DataFrame, y: Any, predictors: list[str], nint: int = 10

@@ -4,8 +4,9 @@
 * :mod:`~sonomics.radiomics.extract` - one case (image + mask -> features + diagnostics);
 * :mod:`~sonomics.radiomics.cache` - content-addressed Parquet cache;
 * :mod:`~sonomics.radiomics.engine` - many cases: processes or Dask, resumable, failures kept;
-* :mod:`~sonomics.radiomics.reproducibility` - ICC tables, perturbation pseudo-readers;
-* :mod:`~sonomics.radiomics.cohort` - the cohort-level glue used by ``sonomics extract``;
+* :mod:`~sonomics.radiomics.perturbation` - perturbation pseudo-readers (mask changes);
+* :mod:`~sonomics.radiomics.reproducibility` - per-feature ICC tables, pseudo-reader tasks;
+* :mod:`~sonomics.radiomics.cohort` - cohort-level tasks and ICC (the study's radiomics stage);
 * :mod:`~sonomics.radiomics.ibsi` - IBSI-1 digital phantom comparison.
 """
 

@@ -18,8 +18,6 @@ The long layout is ~20x faster to read back than a 1,500-column single row.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -29,7 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sonomics.data.images import MASK_SEPARATOR
-from sonomics.io import atomic_path, sha256_file
+from sonomics.io import atomic_path, sha256_file, stable_hash
 from sonomics.radiomics.extract import CaseResult, ExtractionTask
 
 
@@ -125,5 +123,4 @@ def task_key(task: ExtractionTask, params_hash: str, version: str, *,
         "sigma_in_pixels": sigma_in_pixels,
         "min_roi_pixels": task.min_roi_pixels,
     }
-    text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return stable_hash(payload)

@@ -1,8 +1,7 @@
-"""Radiomics for a whole cohort: tasks from the cohort table, extraction, ICC, output tables.
+"""Radiomics for a whole cohort: extraction tasks from the cohort table, and the ICC table.
 
-This is the glue between :func:`sonomics.data.manifest.load_cohort` and the
-cohort-agnostic engine; ``sonomics extract`` and the study pipeline both call
-:func:`extract_cohort`.
+The glue between a cohort table and the cohort-agnostic engine; the study's radiomics
+stage (which ``sonomics extract`` runs too) calls it.
 
 Which cases get a second rating (for ICC):
 
@@ -18,44 +17,21 @@ patients), drawn with the study seed, are rated twice.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from sonomics.config import StudyConfig
-from sonomics.io import atomic_write_text, write_parquet, write_table
-from sonomics.radiomics.engine import ExtractionResult, run_extraction
+from sonomics.data.manifest import case_spacing
+from sonomics.radiomics.engine import ExtractionResult
 from sonomics.radiomics.extract import ExtractionTask
-from sonomics.radiomics.params import load_params
 from sonomics.radiomics.reproducibility import (
     DEFAULT_PERTURBATIONS,
     EXTRA_PERTURBATIONS,
-    icc_table,
+    feature_icc_table,
     perturbation_tasks,
 )
-
-
-@dataclass
-class CohortExtraction:
-    """Output of :func:`extract_cohort`: the engine's result, the ICC table and its kind."""
-
-    result: ExtractionResult
-    icc: pd.DataFrame
-    icc_kind: str  # "inter-reader", "perturbation" or "none"
-    written: dict[str, Path]
-
-
-def _spacing(row: pd.Series) -> tuple[float, float] | None:
-    r, c = row.get("spacing_row"), row.get("spacing_col")
-    if r is None or c is None:
-        return None
-    try:
-        r, c = float(r), float(c)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(r) or math.isnan(c) else (r, c)
 
 
 def _present(value: object) -> bool:
@@ -73,7 +49,7 @@ def build_tasks(table: pd.DataFrame, cfg: StudyConfig) -> tuple[list[ExtractionT
     """Reader-1 tasks for every case plus the second ratings for ICC; returns (tasks, kind)."""
     common = {"mask_label": cfg.data.mask_label, "min_roi_pixels": cfg.data.min_roi_pixels}
     reader1 = [ExtractionTask(case_id=str(cid), image=Path(row["image"]), mask=Path(row["mask"]),
-                              spacing=_spacing(row), reader="reader1", **common)
+                              spacing=case_spacing(row), reader="reader1", **common)
                for cid, row in table.iterrows()]
     has_r2 = "mask_reader2" in table and table["mask_reader2"].map(_present)
     rng = np.random.default_rng(cfg.seed)
@@ -87,7 +63,7 @@ def build_tasks(table: pd.DataFrame, cfg: StudyConfig) -> tuple[list[ExtractionT
     if has_r2 is not False and bool(has_r2.any()):
         chosen = subset([str(c) for c in table.index[has_r2.to_numpy()]])
         second = [ExtractionTask(case_id=str(cid), image=Path(row["image"]),
-                                 mask=Path(row["mask_reader2"]), spacing=_spacing(row),
+                                 mask=Path(row["mask_reader2"]), spacing=case_spacing(row),
                                  reader="reader2", **common)
                   for cid, row in table.iterrows() if str(cid) in chosen]
         return reader1 + second, "inter-reader"
@@ -108,37 +84,11 @@ def icc_from_result(result: ExtractionResult, kind: str, cfg: StudyConfig) -> pd
     present = set(result.features.index.get_level_values("reader"))
     tables = {r: result.for_reader(r) for r in readers if r in present}
     label = "perturbation ICC" if kind == "perturbation" else "inter-reader ICC"
-    return icc_table(tables, form=cfg.radiomics.icc_form, threshold=cfg.radiomics.icc_threshold,
-                     kind=label)
+    return feature_icc_table(tables, form=cfg.radiomics.icc_form,
+                             threshold=cfg.radiomics.icc_threshold, kind=label)
 
 
-def write_outputs(result: ExtractionResult, icc: pd.DataFrame, out_dir: str | Path
-                  ) -> dict[str, Path]:
-    """Write features, diagnostics, failures and ICC into the run directory.
-
-    ``radiomics/features.parquet`` + ``.csv`` (reader 1, index case_id),
-    ``radiomics/features_all_readers.parquet`` (every rating), ``radiomics/diagnostics.csv``,
-    ``tables/radiomics_failures.csv|md`` and ``tables/radiomics_icc.csv|md``.
-    """
-    out_dir = Path(out_dir)
-    rdir, tdir = out_dir / "radiomics", out_dir / "tables"
-    reader1 = result.for_reader("reader1") if not result.features.empty else result.features
-    written = {
-        "features": write_parquet(reader1, rdir / "features.parquet"),
-        "features_csv": atomic_write_text(rdir / "features.csv", reader1.to_csv()),
-        "features_all": write_parquet(result.features, rdir / "features_all_readers.parquet"),
-        "diagnostics": atomic_write_text(rdir / "diagnostics.csv", result.diagnostics.to_csv()),
-        "failures": write_table(result.failures, tdir, "radiomics_failures",
-                                title="Radiomics extraction failures",
-                                note="Each case listed here is excluded from the radiomics "
-                                     "features."),
-        "icc": write_table(icc, tdir, "radiomics_icc", title="Radiomics reproducibility (ICC)",
-                           note=_icc_note(icc)),
-    }
-    return written
-
-
-def _icc_note(icc: pd.DataFrame) -> str:
+def icc_note(icc: pd.DataFrame) -> str:
     if icc.empty:
         return "No second rating: ICC not computed."
     kind = str(icc["kind"].iloc[0])
@@ -150,24 +100,3 @@ def _icc_note(icc: pd.DataFrame) -> str:
                  "reader; it measures robustness to segmentation changes, not agreement "
                  "between two observers.")
     return text
-
-
-def extract_cohort(cfg: StudyConfig, out_dir: str | Path | None = None, *,
-                   scheduler: str | None = None, workers: int | None = None,
-                   progress: bool = True) -> CohortExtraction:
-    """Load the cohort, extract every case (cached), compute ICC, write the outputs."""
-    from sonomics.data.manifest import COHORT, CohortError, load_cohort
-
-    out_dir = Path(out_dir) if out_dir is not None else Path(cfg.out)
-    cohort = load_cohort(cfg)
-    fatal = [p.line() for p in cohort.errors if p.case_id == COHORT]
-    if fatal:
-        raise CohortError("; ".join(fatal))
-    tasks, kind = build_tasks(cohort.usable(), cfg)
-    result = run_extraction(
-        tasks, load_params(cfg.radiomics), cache_dir=out_dir / "cache" / "radiomics",
-        workers=cfg.radiomics.workers if workers is None else workers,
-        scheduler=scheduler or cfg.radiomics.scheduler,
-        sigma_in_pixels=cfg.radiomics.sigma_in_pixels, progress=progress)
-    icc = icc_from_result(result, kind, cfg)
-    return CohortExtraction(result, icc, kind, write_outputs(result, icc, out_dir))

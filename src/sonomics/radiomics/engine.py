@@ -22,7 +22,6 @@ must guard its entry point with ``if __name__ == "__main__":``.
 from __future__ import annotations
 
 import multiprocessing as mp
-import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -36,6 +35,7 @@ import pandas as pd
 from sonomics.radiomics.cache import FeatureCache, task_key
 from sonomics.radiomics.extract import CaseResult, ExtractionTask, extract_case
 from sonomics.radiomics.params import extractor_version, params_digest
+from sonomics.system import available_cores
 
 INDEX = ["case_id", "reader"]
 FAILURE_COLUMNS = ["case_id", "reader", "stage", "reason"]
@@ -102,14 +102,6 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"[:500]
 
 
-def default_workers() -> int:
-    """Cores available to this process."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
-
-
 def run_extraction(
     tasks: Sequence[ExtractionTask],
     params: dict[str, Any],
@@ -134,6 +126,8 @@ def run_extraction(
         on_result: called in this process after each computed task is stored
             (task, result or None, error or None); a hook for logs and tests.
     """
+    from sonomics.progress import progress_callback  # rich stays out of worker processes
+
     _check_unique(tasks)
     cache = FeatureCache(cache_dir) if cache_dir is not None else None
     if cache is not None:
@@ -162,14 +156,15 @@ def run_extraction(
             pending.append(task)
     n_cached = len(results)
 
-    with _ProgressBar(progress, total=len(tasks), done=n_cached + len(failures)) as advance:
+    with progress_callback("radiomics", len(tasks), done=n_cached + len(failures),
+                           enabled=progress, rate_unit="cases") as advance:
         if scheduler:
             outcomes = _run_dask(pending, params, sigma_in_pixels, scheduler)
-        elif (workers or default_workers()) <= 1 or len(pending) <= 1:
+        elif (workers or available_cores()) <= 1 or len(pending) <= 1:
             outcomes = _run_serial(pending, params, sigma_in_pixels)
         else:
             outcomes = _run_pool(pending, params, sigma_in_pixels,
-                                 min(workers or default_workers(), len(pending)))
+                                 min(workers or available_cores(), len(pending)))
         for outcome in outcomes:
             ident = (outcome.task.case_id, outcome.task.reader)
             if outcome.result is not None:
@@ -287,36 +282,6 @@ def _run_dask(tasks: Sequence[ExtractionTask], params: dict[str, Any], sigma_in_
             except Exception as exc:  # noqa: BLE001 - a lost worker is one case's failure
                 result, error, stage = None, _one_line(exc), "worker"
             yield _Outcome(task, result, error, stage=stage)
-
-
-class _ProgressBar:
-    """One rich progress bar (done/total, rate, elapsed, ETA); a no-op when disabled."""
-
-    def __init__(self, enabled: bool, total: int, done: int) -> None:
-        self.enabled, self.total, self.done = enabled, total, done
-        self._progress: Any = None
-        self._task: Any = None
-
-    def __enter__(self) -> Callable[[], None]:
-        if not self.enabled:
-            return lambda: None
-        from sonomics.progress import progress_bar
-
-        self._progress = progress_bar(rate=True)
-        self._progress.start()
-        self._task = self._progress.add_task("radiomics", total=self.total,
-                                             completed=self.done, rate="")
-
-        def advance() -> None:
-            speed = self._progress.tasks[0].speed
-            rate = f"{speed:.2f} cases/s" if speed else ""
-            self._progress.update(self._task, advance=1, rate=rate)
-
-        return advance
-
-    def __exit__(self, *exc: object) -> None:
-        if self._progress is not None:
-            self._progress.stop()
 
 
 def _assemble(tasks: Sequence[ExtractionTask], results: dict[tuple[str, str], CaseResult],

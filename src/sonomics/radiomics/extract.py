@@ -35,6 +35,7 @@ import numpy as np
 
 from sonomics.data.images import read_image, read_mask
 from sonomics.radiomics.params import SHAPE_CLASSES, params_digest
+from sonomics.system import peak_rss_mb
 
 
 class ExtractionError(ValueError):
@@ -93,7 +94,7 @@ def extract_case(task: ExtractionTask, params: dict[str, Any], *,
                               f"image shape {loaded.array.shape}")
     image = loaded.array
     if task.perturbation:
-        from sonomics.radiomics.reproducibility import apply_perturbation
+        from sonomics.radiomics.perturbation import apply_perturbation
 
         image, mask = apply_perturbation(image, mask, task.perturbation)
     if task.spacing is not None:
@@ -108,15 +109,8 @@ def extract_case(task: ExtractionTask, params: dict[str, Any], *,
     result.diagnostics["diagnostics_sonomics_reader"] = task.reader
     result.diagnostics["diagnostics_sonomics_perturbation"] = task.perturbation or ""
     result.diagnostics["diagnostics_sonomics_cpu_s"] = f"{time.process_time() - started:.4f}"
-    result.diagnostics["diagnostics_sonomics_peak_rss_mib"] = f"{_peak_rss_mib():.1f}"
+    result.diagnostics["diagnostics_sonomics_peak_rss_mib"] = f"{peak_rss_mb()['peak_rss_mb']:.1f}"
     return result
-
-
-def _peak_rss_mib() -> float:
-    """Peak resident memory of this process so far, MiB (Linux reports KiB)."""
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def extract_arrays(image: np.ndarray, mask: np.ndarray, params: dict[str, Any], *,

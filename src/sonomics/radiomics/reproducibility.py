@@ -11,8 +11,8 @@ Two sources of "raters" feed the same ICC computation:
   observers; every output calls it "perturbation ICC" so nobody mistakes one for
   the other (Zwanenburg et al., Sci. Rep. 2019, proposed this scheme).
 
-ICC is computed for every feature at once by
-:func:`sonomics.evaluation.icc.icc_vectorised` (ANOVA mean squares vectorised
+:func:`feature_icc_table` computes the ICC of every feature at once with
+:func:`sonomics.evaluation.icc.icc_features` (ANOVA mean squares vectorised
 over features; forms ICC1, ICC2, ICC3 and the average-measure ICC1k/2k/3k, as in
 psych::ICC). The default form is ICC(2,1): two-way random effects, absolute
 agreement, single rater.
@@ -26,110 +26,22 @@ ROI intensity SD, seed); several are joined with ``"+"``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 
 import numpy as np
 import pandas as pd
-from scipy import ndimage
 
 from sonomics.radiomics.extract import ExtractionTask
+from sonomics.radiomics.perturbation import (
+    DEFAULT_PERTURBATIONS,
+    EXTRA_PERTURBATIONS,
+    PerturbationError,
+    apply_perturbation,
+)
 
-#: pseudo-readers used when a cohort has one reader: name -> recipe
-DEFAULT_PERTURBATIONS: dict[str, str] = {
-    "perturb-erode1": "erode:1",
-    "perturb-dilate1": "dilate:1",
-    "perturb-jitter2": "jitter:2:11",
-}
-
-#: optional, stronger pseudo-readers (rotation and noise change the image as well)
-EXTRA_PERTURBATIONS: dict[str, str] = {
-    "perturb-erode2": "erode:2",
-    "perturb-dilate2": "dilate:2",
-    "perturb-rotate3": "rotate:3:13+jitter:1:17",
-    "perturb-noise": "noise:0.05:19",
-}
-
-
-class PerturbationError(ValueError):
-    """A perturbation recipe cannot be parsed or leaves no ROI."""
-
-
-# --------------------------------------------------------------------------- perturbations
-def _erode(image: np.ndarray, mask: np.ndarray, args: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    px = int(args[0]) if args else 1
-    return image, ndimage.binary_erosion(mask, structure=_disk(1), iterations=px)
-
-
-def _dilate(image: np.ndarray, mask: np.ndarray, args: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    px = int(args[0]) if args else 1
-    return image, ndimage.binary_dilation(mask, structure=_disk(1), iterations=px)
-
-
-def _jitter(image: np.ndarray, mask: np.ndarray, args: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Move the contour in and out by up to ``amplitude`` px along a smooth random field."""
-    amplitude = float(args[0]) if args else 2.0
-    rng = np.random.default_rng(int(args[1]) if len(args) > 1 else 0)
-    inside = ndimage.distance_transform_edt(mask)
-    outside = ndimage.distance_transform_edt(~mask)
-    signed = np.where(mask, inside - 0.5, 0.5 - outside)
-    noise = ndimage.gaussian_filter(rng.standard_normal(mask.shape), sigma=4.0)
-    scale = np.abs(noise).max()
-    noise = noise / scale if scale > 0 else noise
-    return image, signed + amplitude * noise > 0
-
-
-def _rotate(image: np.ndarray, mask: np.ndarray, args: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Rotate image and mask together by a random angle in [-max, max] degrees."""
-    max_deg = float(args[0]) if args else 3.0
-    rng = np.random.default_rng(int(args[1]) if len(args) > 1 else 0)
-    angle = float(rng.uniform(-max_deg, max_deg))
-    rotated = ndimage.rotate(image, angle, reshape=False, order=1, mode="nearest")
-    rotated_mask = ndimage.rotate(mask.astype(np.float32), angle, reshape=False, order=1) > 0.5
-    return rotated.astype(np.float32), rotated_mask
-
-
-def _noise(image: np.ndarray, mask: np.ndarray, args: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Add Gaussian noise with SD = fraction x the ROI intensity SD."""
-    fraction = float(args[0]) if args else 0.05
-    rng = np.random.default_rng(int(args[1]) if len(args) > 1 else 0)
-    sd = float(image[mask].std()) if mask.any() else float(image.std())
-    noisy = image + rng.normal(0.0, fraction * sd, size=image.shape)
-    return noisy.astype(np.float32), mask
-
-
-PERTURBATIONS: dict[str, Callable[[np.ndarray, np.ndarray, list[str]],
-                                  tuple[np.ndarray, np.ndarray]]] = {
-    "erode": _erode, "dilate": _dilate, "jitter": _jitter, "rotate": _rotate, "noise": _noise,
-}
-
-
-def _disk(radius: int) -> np.ndarray:
-    y, x = np.ogrid[-radius:radius + 1, -radius:radius + 1]
-    return x * x + y * y <= radius * radius
-
-
-def apply_perturbation(image: np.ndarray, mask: np.ndarray,
-                       recipe: str) -> tuple[np.ndarray, np.ndarray]:
-    """Apply a recipe such as ``"erode:1"`` or ``"rotate:3:13+jitter:1:17"``.
-
-    Raises:
-        PerturbationError: unknown step, bad argument, or the perturbed ROI is empty.
-    """
-    mask = np.asarray(mask, dtype=bool)
-    for step in recipe.split("+"):
-        name, *args = step.strip().split(":")
-        if name not in PERTURBATIONS:
-            raise PerturbationError(f"unknown perturbation '{name}' in '{recipe}'; "
-                                    f"allowed: {sorted(PERTURBATIONS)}")
-        try:
-            image, mask = PERTURBATIONS[name](image, mask, args)
-        except ValueError as exc:
-            raise PerturbationError(f"bad arguments in perturbation '{step}': {exc}") from None
-    if not mask.any():
-        raise PerturbationError(f"perturbation '{recipe}' leaves an empty ROI")
-    return image, mask
-
+__all__ = ["DEFAULT_PERTURBATIONS", "EXTRA_PERTURBATIONS", "PerturbationError",
+           "apply_perturbation", "feature_icc_table", "perturbation_tasks", "ratings_cube"]
 
 def perturbation_tasks(tasks: Iterable[ExtractionTask],
                        perturbations: Mapping[str, str] | None = None) -> list[ExtractionTask]:
@@ -158,9 +70,10 @@ def ratings_cube(tables: Sequence[pd.DataFrame]) -> tuple[np.ndarray, list[str],
     return cube, [str(c) for c in cases[finite_cases]], [str(f) for f in features]
 
 
-def icc_table(tables: Mapping[str, pd.DataFrame], *, form: str = "ICC2", alpha: float = 0.05,
-              threshold: float = 0.85, kind: str = "inter-reader") -> pd.DataFrame:
-    """Per-feature ICC of several raters' feature tables.
+def feature_icc_table(tables: Mapping[str, pd.DataFrame], *, form: str = "ICC2",
+                      alpha: float = 0.05, threshold: float = 0.85,
+                      kind: str = "inter-reader") -> pd.DataFrame:
+    """Per-feature ICC of several raters' feature tables, with the keep/drop decision.
 
     Args:
         tables: rater name -> features (index case_id, one column per feature).
@@ -171,25 +84,19 @@ def icc_table(tables: Mapping[str, pd.DataFrame], *, form: str = "ICC2", alpha: 
 
     Returns:
         One row per feature: feature, icc, lower, upper, form, kind, raters, n_cases, keep.
-        Constant features have ICC NaN and are not kept.
+        Constant features have ICC NaN and are not kept. (The six psych forms of ONE
+        rating matrix are :func:`sonomics.evaluation.icc.icc_forms_table`.)
     """
-    from sonomics.evaluation.icc import icc_vectorised
+    from sonomics.evaluation.icc import icc_features
 
     cube, cases, features = ratings_cube(list(tables.values()))
     if len(cases) < 3:
         raise ValueError(f"ICC needs at least 3 cases rated by every rater, got {len(cases)}")
     with np.errstate(divide="ignore", invalid="ignore"):
-        icc, lower, upper = icc_vectorised(cube, form=form, alpha=alpha)
-    icc = np.asarray(icc, dtype=float)
-    out = pd.DataFrame({
-        "feature": features,
-        "icc": icc,
-        "lower": np.asarray(lower, dtype=float),
-        "upper": np.asarray(upper, dtype=float),
-    })
+        out = icc_features(cube, features, form=form, alpha=alpha)
     out["form"] = form
     out["kind"] = kind
     out["raters"] = " vs ".join(tables)
     out["n_cases"] = len(cases)
-    out["keep"] = np.nan_to_num(icc, nan=-np.inf) >= threshold
+    out["keep"] = np.nan_to_num(out["icc"].to_numpy(dtype=float), nan=-np.inf) >= threshold
     return out

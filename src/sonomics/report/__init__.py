@@ -1,1 +1,1 @@
-"""report"""
+"""The HTML report: one self-contained page from a run's tables and figures."""

@@ -1,7 +1,8 @@
 """The study report: one self-contained HTML file (figures embedded, opens offline).
 
 The report is assembled from what the run directory holds — ``tables/*.csv``
-and ``figures/*.png`` — in the order of the paper: Methods summary written from
+and ``figures/*.png`` — in the order of the outline the study's stages declare (the
+paper's): Methods summary written from
 the config actually used, Tables 1-7 and Supplementary Table 1, Figures 3-8 and
 the supplementary figures, the failures table and the warnings. A table or
 figure the run did not produce is listed with the reason instead of silently
@@ -13,113 +14,43 @@ from __future__ import annotations
 import base64
 import html
 import platform
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
 import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from sonomics import __version__
+from sonomics._version import __version__
 from sonomics.config import StudyConfig
 from sonomics.io import atomic_write_text
 
 
 @dataclass(frozen=True)
 class Item:
-    """A table (``tables/<name>.csv``) or a figure (``figures/<name>.png``) of the report."""
+    """A table (``tables/<name>.csv``) or a figure (``figures/<name>.png``; may hold a ``*``)."""
 
     kind: str  # "table" | "figure"
     name: str
     title: str
 
 
-@dataclass
+@dataclass(frozen=True)
 class Section:
+    """A report section; an absence reason for its heading stands in for missing items."""
+
     heading: str
-    items: list[Item] = field(default_factory=list)
-    text: str = ""
+    items: tuple[Item, ...] = ()
 
 
-#: the report's outline, in the paper's order; names are the files stages write
-OUTLINE: list[Section] = [
-    Section("Cohort", [
-        Item("table", "table1_distribution", "Table 1. Distribution of lesions by class and "
-                                             "subtype"),
-        Item("table", "split_summary", "Train/test split"),
-        Item("table", "table2_train_test", "Table 2. Clinical and ultrasound characteristics, "
-                                           "training vs testing set"),
-        Item("table", "table2_benign_malignant", "Table 2b. Characteristics, benign vs "
-                                                 "malignant"),
-    ]),
-    Section("Clinical model", [
-        Item("table", "supp_table1_clinical_lr", "Supplementary Table 1. Univariable and "
-                                                 "multivariable logistic regression"),
-        Item("table", "table3_clinical_models", "Table 3. Performance of the clinical models"),
-        Item("figure", "roc_clinical", "Supplementary Figure 1. ROC curves of the clinical "
-                                       "models"),
-    ]),
-    Section("Radiomics model", [
-        Item("table", "radiomics_failures", "Cases whose feature extraction failed"),
-        Item("figure", "lasso_radiomics", "Supplementary Figure 3A. LASSO coefficient paths, "
-                                          "handcrafted features"),
-        Item("figure", "lasso_radiomics_cv", "Supplementary Figure 3B. LASSO cross-validation "
-                                             "error"),
-        Item("figure", "lasso_radiomics_coefficients", "Supplementary Figure 3C. Selected "
-                                                       "handcrafted features"),
-        Item("table", "table4_radiomics_models", "Table 4. Performance of the radiomics models"),
-        Item("figure", "roc_radiomics", "Supplementary Figure 4. ROC curves of the radiomics "
-                                        "models"),
-    ]),
-    Section("Deep learning models", [
-        Item("table", "table5_deep", "Table 5. Performance of the deep learning models"),
-        Item("figure", "training_curve_*", "Supplementary Figure 5. Training curves"),
-        Item("figure", "fig3_gradcam_*", "Figure 3. Grad-CAM of representative test cases "
-                                         "(TP, TN, FP, FN)"),
-    ]),
-    Section("Deep learning radiomics (fusion)", [
-        Item("figure", "lasso_fusion", "Figure 4A. LASSO coefficient paths, fused features"),
-        Item("figure", "lasso_fusion_cv", "Figure 4B. LASSO cross-validation error"),
-        Item("figure", "lasso_fusion_coefficients", "Figure 5. Selected fused features and "
-                                                    "their coefficients"),
-        Item("table", "table6_dlr_models", "Table 6. Performance of the DLR models"),
-        Item("figure", "roc_dlr", "ROC curves of the DLR models, testing set"),
-    ]),
-    Section("Nomogram", [
-        Item("figure", "nomogram", "Figure 6. Nomogram (DLRN)"),
-        Item("table", "nomogram_coefficients", "Nomogram coefficients"),
-        Item("table", "nomogram_points", "Nomogram points per predictor value"),
-    ]),
-    Section("Comparison of all models", [
-        Item("table", "table7_all_models", "Table 7. Performance of all models"),
-        Item("figure", "roc_all_train", "Figure 7A. ROC curves, training set"),
-        Item("figure", "roc_all_test", "Figure 7B. ROC curves, testing set"),
-        Item("figure", "dca_train", "Figure 8A. Decision curves, training set"),
-        Item("figure", "dca_test", "Figure 8B. Decision curves, testing set"),
-        Item("figure", "delong_train", "Supplementary Figure 7A. DeLong test p-values, "
-                                       "training set"),
-        Item("figure", "delong_test", "Supplementary Figure 7B. DeLong test p-values, testing "
-                                      "set"),
-        Item("figure", "calibration_train", "Supplementary Figure 8A. Calibration, training "
-                                            "set"),
-        Item("figure", "calibration_test", "Supplementary Figure 8B. Calibration, testing set"),
-        Item("table", "hosmer_lemeshow", "Hosmer-Lemeshow tests"),
-        Item("table", "delong_train", "DeLong test p-values, training set"),
-        Item("table", "delong_test", "DeLong test p-values, testing set"),
-    ]),
-    Section("Comparator models", [
-        Item("table", "table8_comparators", "Table 8. BI-RADS and shape-only comparator "
-                                            "models"),
-        Item("table", "delong_comparators", "DeLong tests against the comparators, testing "
-                                            "set"),
-        Item("figure", "roc_comparators_test", "ROC curves with the comparators, testing set"),
-    ]),
-    Section("Problems", [
-        Item("table", "failures", "Cases that failed a stage (excluded)"),
-        Item("table", "validation", "Cohort validation (errors exclude a case; warnings do "
-                                    "not)"),
-    ]),
-]
+def merge_sections(sections: Sequence[Section]) -> list[Section]:
+    """Sections of the same heading joined, in the order the headings first appear."""
+    merged: dict[str, list[Item]] = {}
+    for section in sections:
+        merged.setdefault(section.heading, []).extend(section.items)
+    return [Section(heading, tuple(items)) for heading, items in merged.items()]
+
 
 KEY_PACKAGES = ["numpy", "pandas", "scikit-learn", "pyradiomics-bhklab", "torch", "torchvision",
                 "xgboost-cpu", "lightgbm", "statsmodels", "grad-cam", "SimpleITK"]
@@ -207,14 +138,19 @@ def _figure_uri(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
 
 
-def render_report(run_dir: str | Path, cfg: StudyConfig, notes: list[str] | None = None,
+def render_report(run_dir: str | Path, cfg: StudyConfig, outline: Sequence[Section],
+                  notes: list[str] | None = None,
                   absent_reasons: dict[str, str] | None = None) -> Path:
-    """Write ``run_dir/report.html`` from the run's tables and figures; return its path."""
+    """Write ``run_dir/report.html`` from the run's tables and figures; return its path.
+
+    ``outline`` lists the sections in report order; ``absent_reasons`` maps a section
+    heading (or an item name) to why it is empty.
+    """
     run_dir = Path(run_dir)
     notes = notes or []
     absent_reasons = absent_reasons or {}
     sections = []
-    for section in OUTLINE:
+    for section in merge_sections(outline):
         rendered = []
         for item in section.items:
             folder, suffix = (("tables", "csv") if item.kind == "table" else ("figures", "png"))

@@ -22,6 +22,7 @@ from sonomics.config import StudyConfig
 from sonomics.data.manifest import CohortError, load_cohort, read_table
 from sonomics.evaluation.delong import auc_delong
 from sonomics.io import atomic_path, write_table
+from sonomics.rundir import RunDir
 
 __all__ = ["CVResult", "fold_manifests", "run_cross_validation", "summarise_folds"]
 
@@ -89,19 +90,17 @@ def fold_config(cfg: StudyConfig, manifest: Path, out: Path) -> StudyConfig:
 
 
 def _share_feature_cache(main_out: Path, fold_out: Path) -> None:
-    shared = main_out / "cache" / "radiomics"
+    shared = RunDir(main_out).cache / "radiomics"
     shared.mkdir(parents=True, exist_ok=True)
-    link = fold_out / "cache" / "radiomics"
+    link = RunDir(fold_out).cache / "radiomics"
     link.parent.mkdir(parents=True, exist_ok=True)
     if not link.exists() and not link.is_symlink():
         link.symlink_to(shared.resolve(), target_is_directory=True)
 
 
 def _test_aucs(run: Path) -> dict[str, tuple[float, int]]:
-    from sonomics.stages import test_predictions
-
-    return {label: (auc_delong(test["label"].astype(int), test["prob"])[0], len(test))
-            for label, test in test_predictions(run) if test["label"].nunique() == 2}
+    return {model.label: (auc_delong(test["label"].astype(int), test["prob"])[0], len(test))
+            for model, test in RunDir(run).test_predictions() if test["label"].nunique() == 2}
 
 
 def summarise_folds(aucs: pd.DataFrame) -> pd.DataFrame:
@@ -120,7 +119,7 @@ def summarise_folds(aucs: pd.DataFrame) -> pd.DataFrame:
 def run_cross_validation(cfg: StudyConfig, column: str, console: Console | None = None,
                          folds: list[str] | None = None) -> CVResult:
     """Run one study per fold of ``column`` and summarise the test AUCs."""
-    from sonomics.study import Study
+    from sonomics.study.api import Study
 
     console = console or Console(stderr=True)
     out = Path(cfg.out) / "cv"

@@ -21,10 +21,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from sonomics.data.manifest import BINARY_LABELS, normalise_label
+from sonomics.errors import fail
 from sonomics.evaluation.calibration import hosmer_lemeshow
 from sonomics.evaluation.dca import decision_curves
 from sonomics.evaluation.delong import auc_delong, delong_test
-from sonomics.evaluation.icc import icc_table
+from sonomics.evaluation.icc import icc_forms_table
 from sonomics.evaluation.metrics import DegenerateInputError, youden_point
 
 app = typer.Typer(
@@ -34,12 +36,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-_LABELS = {"0": 0, "1": 1, "benign": 0, "malignant": 1, "0.0": 0, "1.0": 1}
 
 
 def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code=2)
+    raise fail(message)
 
 
 def _read(csv: Path, columns: list[str]) -> pd.DataFrame:
@@ -57,10 +57,11 @@ def _read(csv: Path, columns: list[str]) -> pd.DataFrame:
 
 def _labels(df: pd.DataFrame, col: str) -> np.ndarray:
     text = df[col].astype(str).str.strip().str.lower()
-    unknown = sorted(set(text) - set(_LABELS))
+    labels = [normalise_label(v, BINARY_LABELS) for v in text]
+    unknown = sorted({v for v, lab in zip(text, labels, strict=True) if lab is None})
     if unknown:
         _fail(f"--label {col}: values {unknown[:5]} are not 0/1 or benign/malignant")
-    return text.map(_LABELS).to_numpy(dtype=int)
+    return np.asarray(labels, dtype=int)
 
 
 def _scores(df: pd.DataFrame, col: str, option: str) -> np.ndarray:
@@ -160,7 +161,7 @@ def icc_cmd(
     if df[subject].duplicated().any():
         _fail(f"--subject {subject}: duplicated subject ids; one row per subject expected")
     ratings = np.column_stack([_scores(df, rater1, "--rater1"), _scores(df, rater2, "--rater2")])
-    table = _guard(icc_table, ratings)
+    table = _guard(icc_forms_table, ratings)
     _emit(table.to_dict(orient="records"), "Intraclass correlation", as_json)
 
 

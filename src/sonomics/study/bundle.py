@@ -1,0 +1,61 @@
+"""The prediction bundle: every fitted object of the study, its training cut-offs and the
+CNN weights, packed for ``sonomics predict`` (format and safety: :mod:`sonomics.bundle`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sonomics.pipeline import Stage
+from sonomics.rundir import PAPER_MODELS
+from sonomics.study.context import StudyContext
+
+
+def training_cutoffs(ctx: StudyContext) -> dict[str, float]:
+    """Youden cut-off of each model on its TRAINING predictions (applied unchanged later)."""
+    from sonomics.evaluation.metrics import youden_threshold
+
+    cutoffs = {}
+    for model in PAPER_MODELS:
+        p = ctx.run.predictions(model)
+        if p is not None:
+            train = p[p["split"] == "train"]
+            cutoffs[str(model)] = float(youden_threshold(train["label"].astype(int),
+                                                         train["prob"]))
+    return cutoffs
+
+
+def bundle(ctx: StudyContext) -> None:
+    from sonomics._version import __version__
+    from sonomics.bundle import save_bundle
+    from sonomics.radiomics.params import load_params
+    from sonomics.report.html import package_versions
+
+    cfg, run = ctx.config, ctx.run
+    meta: dict[str, Any] = {
+        "study": cfg.name, "sonomics_version": __version__, "versions": package_versions(),
+        "config": cfg.model_dump(mode="json"),
+        "radiomics_params": load_params(cfg.radiomics),
+        "cutoffs": training_cutoffs(ctx), "synthetic": cfg.data.synthetic,
+    }
+    models: dict[str, Any] = {}
+    for model in PAPER_MODELS:
+        model_meta = run.meta(model)
+        if model_meta is None:
+            continue
+        meta[str(model)] = model_meta
+        for key, obj in run.fitted(model).items():
+            models[f"{model}.{key}"] = obj
+    tensors = {}
+    if run.cnn_weights.exists():
+        from safetensors.torch import load_file
+
+        tensors["cnn"] = load_file(str(run.cnn_weights))
+    path = save_bundle(run.bundle, meta, models, tensors)
+    ctx.console.print(f"  bundle: {path} ({len(models)} fitted objects"
+                      f"{', CNN weights' if tensors else ''})")
+
+
+BUNDLE = Stage("bundle", bundle, "Prediction bundle",
+               needs=("clinical", "radiomics", "radiomics_model", "deep", "fusion",
+                      "nomogram"),
+               writes=("bundle/*",))

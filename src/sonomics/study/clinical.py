@@ -1,0 +1,79 @@
+"""Methods 2.8 / Supplementary Table 1 / Table 3: the clinical model.
+
+Clinical and ultrasound factors are screened by univariable logistic regression, the
+candidates enter a multivariable one, and the independent factors feed the classifiers.
+Missing values are imputed with training statistics (:class:`ClinicalImputer`); the stored
+clinical model is one pipeline — imputation, encoding, factor columns, classifier — used
+unchanged by the nomogram stage and by ``sonomics predict``.
+"""
+
+from __future__ import annotations
+
+from sklearn.pipeline import Pipeline
+
+from sonomics.pipeline import Stage, StageSkipped
+from sonomics.rundir import Model
+from sonomics.study.context import StudyContext
+from sonomics.study.families import cv_note, family_predictions, roc_of_family, scoring_pipeline
+from sonomics.study.outline import Section, figure, table
+
+
+def clinical(ctx: StudyContext) -> None:
+    from sonomics.models.clinical import ClinicalImputer, clinical_model
+
+    cfg = ctx.config
+    cont, cat = cfg.data.continuous, cfg.data.categorical
+    if not (cont or cat):
+        raise StageSkipped("the cohort has no clinical variables (data.continuous and "
+                           "data.categorical are empty): no clinical model and no nomogram")
+    cases, split = ctx.cases()
+    train, test = cases[(split == "train").to_numpy()], cases[(split == "test").to_numpy()]
+    imputer = ClinicalImputer(cont, cat).fit(train)
+    design_train, design_test = imputer.transform(train), imputer.transform(test)
+    reference = {c: str(design_train[c].mode().iloc[0]) for c in cat}
+    y = ctx.labels()
+    try:
+        analysis, fam = clinical_model(design_train, y.loc[train.index], design_test,
+                                       y.loc[test.index], continuous=cont, categorical=cat,
+                                       cfg=cfg.models, reference=reference,
+                                       random_state=cfg.seed)
+    except ValueError as exc:
+        raise StageSkipped(f"clinical model not built: {exc}") from None
+    ctx.run.write_table(
+        analysis.table, "supp_table1_clinical_lr",
+        title="Supplementary Table 1. Univariable and multivariable logistic regression "
+              "(training set)",
+        note=f"Independent factors (multivariable p < {cfg.models.clinical_p}): "
+             f"{', '.join(analysis.selected_variables)}. Reference levels: {reference}. "
+             f"{ctx.note() or ''}")
+    ctx.run.write_table(fam.table, "table3_clinical_models",
+                        title="Table 3. Performance of the clinical models", note=cv_note(fam))
+    roc_of_family(ctx, fam, y.loc[test.index].to_numpy(), "roc_clinical",
+                  "Clinical models, testing set")
+    factors = Pipeline([("impute", imputer), ("encode", analysis.encoder),
+                        *scoring_pipeline([], analysis.selected_columns).steps])
+    model = Pipeline([*factors.steps, ("model", fam.models[fam.best])])
+    ctx.run.save_predictions(Model.CLINICAL,
+                             family_predictions(model, train, test, y, fam.oof_proba))
+    ctx.run.save_fitted(Model.CLINICAL, {"model": model, "factors": factors},
+                        {"best": fam.best, "selected_variables": analysis.selected_variables,
+                         "selected_columns": analysis.selected_columns,
+                         "impute": imputer.fill_, "reference": reference,
+                         "continuous": cont, "categorical": cat, "cv_auc": fam.cv_auc})
+
+
+def _settings(ctx: StudyContext) -> object:
+    cfg = ctx.config
+    return [cfg.models.model_dump(mode="json"), cfg.seed]
+
+
+CLINICAL = Stage(
+    "clinical", clinical, "Clinical model (Table 3)", needs=("split",), settings=_settings,
+    writes=("tables/supp_table1_clinical_lr.*", "tables/table3_clinical_models.*",
+            "figures/roc_clinical.png", "predictions/clinical.csv", "models/clinical.*"),
+    outline=Section("Clinical model", (
+        table("supp_table1_clinical_lr", "Supplementary Table 1. Univariable and "
+                                         "multivariable logistic regression"),
+        table("table3_clinical_models", "Table 3. Performance of the clinical models"),
+        figure("roc_clinical", "Supplementary Figure 1. ROC curves of the clinical models"),
+    )))

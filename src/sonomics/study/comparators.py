@@ -1,0 +1,148 @@
+"""Comparators (Table 8, not in the paper): the radiologist's BI-RADS category alone and the
+lesion's 2D shape alone, fitted on training cases and judged beside every model. They
+read what the study made and never feed it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from sonomics.evaluation.tables import rows_by_set
+from sonomics.models.family import positive_proba
+from sonomics.pipeline import Stage, StageSkipped
+from sonomics.rundir import COMPARATORS, Model
+from sonomics.study.context import StudyContext
+from sonomics.study.families import feature_sets
+from sonomics.study.outline import Section, figure, table
+
+
+def _birads_scores(ctx: StudyContext, column: str) -> pd.Series | str:
+    """BI-RADS ordinal scores by case id, or the reason there are none."""
+    from sonomics.data.manifest import read_table
+    from sonomics.models.comparators import birads_score
+
+    source = ctx.cohort().source
+    raw = read_table(source) if source is not None else pd.DataFrame()
+    if column not in raw.columns:
+        return f"the manifest has no BI-RADS column {column!r} (comparators.birads)"
+    ids = raw[ctx.config.data.case_id].astype(str).str.strip()
+    scores = pd.Series([birads_score(v) for v in raw[column]], index=ids, dtype=float)
+    return scores[~scores.index.duplicated(keep=False)]  # duplicated ids are excluded cases
+
+
+def _predictions(model, X_tr: pd.DataFrame, X_te: pd.DataFrame, y: pd.Series,
+                 split: pd.Series) -> pd.DataFrame:
+    parts = [pd.DataFrame({"split": split.loc[X.index], "label": y.loc[X.index],
+                           "prob": positive_proba(model, X)}, index=X.index)
+             for X in (X_tr, X_te) if len(X)]
+    return pd.concat(parts)
+
+
+def comparators(ctx: StudyContext) -> None:
+    """BI-RADS-only and shape-only models, fitted on training cases (see models.comparators)."""
+    from sonomics.models.comparators import fit_birads, fit_shape_only, shape_columns
+
+    cfg = ctx.config
+    cases, split = ctx.cases()
+    y = ctx.labels()
+    objects: dict[str, Any] = {}
+    meta: dict[str, Any] = {}
+    reasons: list[str] = []
+    if cfg.comparators.birads:
+        scores = _birads_scores(ctx, cfg.comparators.birads)
+        if isinstance(scores, str):
+            reasons.append(scores)
+        else:
+            X = scores.reindex(cases.index).to_frame("birads_score").dropna()
+            X_tr, X_te = X[split.loc[X.index] == "train"], X[split.loc[X.index] == "test"]
+            if y.loc[X_tr.index].nunique() < 2:
+                reasons.append("BI-RADS: training cases with a category hold one class only")
+            else:
+                objects[Model.BIRADS] = fit_birads(X_tr, y.loc[X_tr.index].to_numpy())
+                ctx.run.save_predictions(Model.BIRADS, _predictions(
+                    objects[Model.BIRADS], X_tr, X_te, y, split))
+                meta[Model.BIRADS] = {"column": cfg.comparators.birads,
+                                      "cases_without_category": int(len(cases) - len(X))}
+    if cfg.comparators.shape_only:
+        features = ctx.run.features(ctx.run.radiomics_features)
+        cols = shape_columns(features.columns) if features is not None else []
+        if not cols:
+            reasons.append("no 2D shape features in the radiomics table")
+        else:
+            X_tr, X_te, _, _ = feature_sets(ctx, features[cols])
+            objects[Model.SHAPE] = fit_shape_only(X_tr, y.loc[X_tr.index].to_numpy(), cfg.seed)
+            ctx.run.save_predictions(Model.SHAPE, _predictions(
+                objects[Model.SHAPE], X_tr, X_te, y, split))
+            meta[Model.SHAPE] = {"features": list(X_tr.columns)}
+    if not objects:
+        raise StageSkipped("; ".join(reasons) or "no comparator requested")
+    ctx.run.save_fitted("comparators", {str(k): v for k, v in objects.items()},
+                        {str(k): v for k, v in meta.items()})
+    for reason in reasons:
+        ctx.console.print(f"  [yellow]comparator skipped:[/yellow] {reason}")
+
+
+def _delong_row(model: str, comparator: str, te: pd.DataFrame, f: pd.DataFrame) -> dict:
+    from sonomics.evaluation._checks import DegenerateInputError
+    from sonomics.evaluation.delong import delong_test
+
+    ids = te.index.intersection(f.index[f["split"] == "test"])
+    row = {"Model": model, "Comparator": comparator, "Test cases": len(ids)}
+    try:
+        t = delong_test(te.loc[ids, "label"].astype(int), f.loc[ids, "prob"],
+                        te.loc[ids, "prob"])
+    except DegenerateInputError as exc:  # reported, never a NaN in the table
+        return {**row, "AUC model": "–", "AUC comparator": "–", "Z": "–",
+                "P": f"not computable: {exc}"}
+    return {**row, "AUC model": f"{t.auc_a:.3f}", "AUC comparator": f"{t.auc_b:.3f}",
+            "Z": f"{t.z:.3f}", "P": f"{t.p:.3f}"}
+
+
+def comparator_tables(ctx: StudyContext, frames: dict[str, pd.DataFrame]) -> None:
+    """Table 8: comparators beside the study's models, each DeLong-tested on shared test cases."""
+    from sonomics.evaluation.metrics import performance_rows
+    from sonomics.evaluation.plots import roc_figure
+
+    comps = {m.label: p for m in COMPARATORS if (p := ctx.run.predictions(m)) is not None}
+    if not comps:
+        return
+    rows, tests, curves = [], [], {}
+    for name, c in comps.items():
+        tr, te = c[c["split"] == "train"], c[c["split"] == "test"]
+        rows.append(performance_rows(name, tr["label"].astype(int), tr["prob"],
+                                     te["label"].astype(int), te["prob"]))
+        curves[name] = (te["label"].astype(int).to_numpy(), te["prob"].to_numpy())
+        tests.extend(_delong_row(model, name, te, f) for model, f in frames.items())
+    ctx.run.write_table(
+        rows_by_set(pd.concat(rows, ignore_index=True)), "table8_comparators",
+        title="Table 8. Comparator models (not part of the nomogram)",
+        note="BI-RADS: the radiologist's assessment category as an ordinal score (a "
+             "univariable logistic regression on training cases; its AUC is the category's "
+             "own). Shape only: the 2D shape features of the reader-1 mask (nine with "
+             "pyradiomics shape2D). Cut-offs chosen on the training set. Each comparator is "
+             "scored on the cases it covers.")
+    ctx.run.write_table(pd.DataFrame(tests), "delong_comparators",
+                        title="DeLong tests, each model against each comparator (testing set)",
+                        note="Z > 0: the model has the larger AUC. Paired on the test cases "
+                             "both scored.")
+    for model, f in frames.items():
+        te = f[f["split"] == "test"]
+        curves[model] = (te["label"].astype(int).to_numpy(), te["prob"].to_numpy())
+    roc_figure(curves, title="ROC curves with comparators, testing set",
+               path=ctx.run.figure("roc_comparators_test"))
+
+
+def _settings(ctx: StudyContext) -> object:
+    return [ctx.config.comparators.model_dump(mode="json"), ctx.config.seed]
+
+
+COMPARATOR_STAGE = Stage(
+    "comparators", comparators, "Comparator models: BI-RADS alone, shape alone",
+    needs=("radiomics",), settings=_settings,
+    writes=("predictions/birads.csv", "predictions/shape.csv", "models/comparators.*"),
+    outline=Section("Comparator models", (
+        table("table8_comparators", "Table 8. BI-RADS and shape-only comparator models"),
+        table("delong_comparators", "DeLong tests against the comparators, testing set"),
+        figure("roc_comparators_test", "ROC curves with the comparators, testing set"),
+    )))

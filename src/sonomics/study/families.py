@@ -1,0 +1,123 @@
+"""What the clinical, radiomics and DLR stages share: one feature family, fitted and stored.
+
+A family (Tables 3, 4, 6) is one feature set fed to the classifiers; its best classifier
+(training CV AUC) is stored as ONE fitted pipeline whose first step picks its input
+columns by name, so the study's own scoring and ``sonomics predict`` call the same object.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.pipeline import Pipeline
+
+from sonomics.models.family import positive_proba
+from sonomics.rundir import Model
+from sonomics.selection.columns import ColumnSelector
+from sonomics.study.context import StudyContext
+
+
+def scoring_pipeline(steps: list[tuple[str, Any]], columns: list[str]) -> Pipeline:
+    """Fitted steps behind a column picker: a model that takes a whole table of a case."""
+    picker = ColumnSelector(columns)
+    picker.columns_ = list(columns)
+    return Pipeline([("columns", picker), *steps])
+
+
+def family_predictions(model: Any, X_train: pd.DataFrame, X_test: pd.DataFrame,
+                       y: pd.Series, oof: np.ndarray | None) -> pd.DataFrame:
+    """Train rows (with the out-of-fold score) and test rows, scored by the stored model."""
+    frames = [pd.DataFrame({"split": "train", "label": y.loc[X_train.index],
+                            "prob": positive_proba(model, X_train),
+                            "oof": oof if oof is not None else np.nan}, index=X_train.index)]
+    if len(X_test):
+        frames.append(pd.DataFrame({"split": "test", "label": y.loc[X_test.index],
+                                    "prob": positive_proba(model, X_test)}, index=X_test.index))
+    return pd.concat(frames)  # test rows have no out-of-fold score: oof is NaN there
+
+
+def roc_of_family(ctx: StudyContext, fam, y_test: np.ndarray, name: str, title: str) -> None:
+    from sonomics.evaluation.plots import roc_figure
+
+    if fam.test_proba:
+        roc_figure({k: (y_test, p) for k, p in fam.test_proba.items()}, title=title,
+                   path=ctx.run.figure(name))
+
+
+def cv_note(fam) -> str:
+    cv = ", ".join(f"{k} {v:.3f}" for k, v in fam.cv_auc.items())
+    return (f"Cut-offs chosen on the training set (Youden) and applied unchanged to the test "
+            f"set. Training 5-fold CV AUC: {cv}. Best by training CV AUC: **{fam.best}**.")
+
+
+def _finite_columns(train: pd.DataFrame) -> list[str]:
+    """Columns with finite values on every training case (others cannot be z-scored)."""
+    ok = np.isfinite(train.to_numpy(dtype=float)).all(axis=0)
+    return [c for c, good in zip(train.columns, ok, strict=True) if good]
+
+
+def feature_sets(ctx: StudyContext, frame: pd.DataFrame
+                 ) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray, np.ndarray]:
+    """Training and test rows of a feature table aligned with labels and split.
+
+    Features with a non-finite value on a training case are dropped; a test case with a
+    non-finite value in a kept feature is excluded (and counted on the console).
+    """
+    table, split = ctx.cases()
+    ids = frame.index.intersection(table.index)
+    frame = frame.loc[ids]
+    y = table.loc[ids, "label"].astype(int).to_numpy()
+    s = split.loc[ids].to_numpy()
+    frame = frame[_finite_columns(frame[s == "train"])]
+    test = frame[s == "test"]
+    finite_test = np.isfinite(test.to_numpy(dtype=float)).all(axis=1)
+    if not finite_test.all():
+        ctx.console.print(f"  {int((~finite_test).sum())} test case(s) with non-finite "
+                          "feature values excluded")
+    keep = (s == "train") | ((s == "test") & np.isin(frame.index, test.index[finite_test]))
+    frame, y, s = frame[keep], y[keep], s[keep]
+    return frame[s == "train"], frame[s == "test"], y[s == "train"], y[s == "test"]
+
+
+def _lasso_figures(ctx: StudyContext, model: Any, prefix: str) -> list[str]:
+    from sonomics.evaluation.plots import lasso_coef_figure, lasso_cv_figure, lasso_path_figure
+
+    select = model.named_steps.get("select")
+    if select is None:
+        return []
+    lasso = select.named_steps["lasso"]
+    lasso_path_figure(lasso, ctx.run.figure(prefix))
+    lasso_cv_figure(lasso, ctx.run.figure(f"{prefix}_cv"))
+    lasso_coef_figure(lasso, ctx.run.figure(f"{prefix}_coefficients"))
+    return [str(c) for c in select.get_feature_names_out()]
+
+
+def feature_family_stage(ctx: StudyContext, model: Model, frame: pd.DataFrame,
+                         table_name: str, title: str, lasso_prefix: str,
+                         roc_name: str) -> None:
+    """Selection chain + classifiers on one feature table; tables, figures, stored model."""
+    from sonomics.models.family import feature_family
+
+    cfg = ctx.config
+    X_tr, X_te, y_tr, y_te = feature_sets(ctx, frame)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=UserWarning)
+        fam = feature_family(X_tr, y_tr, X_te, y_te, family=model.label,
+                             selection_cfg=cfg.selection, models_cfg=cfg.models,
+                             icc_table=ctx.run.icc(),
+                             icc_threshold=cfg.radiomics.icc_threshold, random_state=cfg.seed)
+    best = fam.models[fam.best]
+    selected = _lasso_figures(ctx, best, lasso_prefix)
+    ctx.run.write_table(fam.table, table_name, title=title,
+                        note=cv_note(fam) + f" {len(selected)} features selected from "
+                             f"{X_tr.shape[1]}: {', '.join(selected)}.")
+    roc_of_family(ctx, fam, y_te, roc_name, f"{title}, testing set")
+    stored = scoring_pipeline([("model", best)], list(X_tr.columns))
+    ctx.run.save_predictions(model, family_predictions(stored, X_tr, X_te, ctx.labels(),
+                                                       fam.oof_proba))
+    ctx.run.save_fitted(model, {"model": stored},
+                        {"best": fam.best, "features_in": list(X_tr.columns),
+                         "selected": selected, "cv_auc": fam.cv_auc})
