@@ -28,6 +28,7 @@ def tiny_config(root: Path, **overrides) -> StudyConfig:
     raw["selection"] = {"lasso_folds": 3}
     raw["deep"] = {"backbones": ["resnet18"], "input_size": 32, "epochs": 2, "batch_size": 16,
                    "pca_components": 8, "early_stopping": 2, "profile": "quick"}
+    raw["fusion"] = {"oof_folds": 3}  # as the quick profile does
     for key, value in overrides.items():
         raw.setdefault(key, {}).update(value)
     return StudyConfig.from_dict(raw)

@@ -94,3 +94,14 @@ def test_manifest_paths_are_absolute_when_the_source_is_relative(tmp_path: Path,
     validate_cohort(cohort)
     assert cohort.errors == []
 
+
+
+def test_convert_keeps_an_existing_manifest_unless_forced(tmp_path):
+    make_busi(tmp_path / "BUSI")
+    path, _ = convert_dataset("busi", tmp_path / "BUSI", tmp_path / "out")
+    path.write_text(path.read_text() + "# my edits\n")
+    with pytest.raises(AdapterError, match="--force"):
+        convert_dataset("busi", tmp_path / "BUSI", tmp_path / "out")
+    assert path.read_text().endswith("# my edits\n")
+    convert_dataset("busi", tmp_path / "BUSI", tmp_path / "out", force=True)
+    assert "# my edits" not in path.read_text()

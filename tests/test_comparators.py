@@ -9,12 +9,18 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from sonomics.models.comparators import birads_score, fit_birads, fit_shape_only, shape_columns
+from sonomics.models.comparators import (
+    birads_score,
+    fit_birads,
+    fit_shape_only,
+    is_known_cancer,
+    shape_columns,
+)
 
 
 @pytest.mark.parametrize(("raw", "score"), [
     ("2", 2.0), (3, 3.0), (4.0, 4.33), ("4a", 4.0), (" 4B ", 4.33), ("BI-RADS 4c", 4.67),
-    ("birads5", 5.0), ("6", 6.0),
+    ("birads5", 5.0),
 ])
 def test_birads_categories_are_ordered(raw, score):
     assert birads_score(raw) == pytest.approx(score)
@@ -23,6 +29,13 @@ def test_birads_categories_are_ordered(raw, score):
 @pytest.mark.parametrize("raw", ["0", None, float("nan"), "", "not available", "4d", "7"])
 def test_unusable_birads_entries_give_no_score(raw):
     assert math.isnan(birads_score(raw))
+
+
+@pytest.mark.parametrize("raw", ["6", 6, 6.0, "BI-RADS 6", " birads6 "])
+def test_birads_6_is_known_cancer_and_gives_no_score(raw):
+    # category 6 = biopsy-proven malignancy: as a comparator score it would leak the label
+    assert math.isnan(birads_score(raw)) and is_known_cancer(raw)
+    assert not is_known_cancer("5") and not is_known_cancer(float("nan"))
 
 
 def test_birads_model_keeps_the_category_auc():

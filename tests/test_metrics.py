@@ -192,3 +192,32 @@ def test_figures_render_to_png(tmp_path):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     legend = [t.get_text() for t in figs["roc.png"].axes[0].get_legend().get_texts()]
     assert legend[0].startswith("A AUC ")
+
+
+def test_the_cut_off_comes_from_out_of_fold_scores_and_both_training_rows_are_labelled():
+    rng = np.random.default_rng(4)
+    y = rng.integers(0, 2, 80)
+    apparent = y + rng.normal(scale=0.01, size=80)  # a memorised training set: AUC 1.000
+    oof = y * 0.6 + rng.normal(size=80)  # what cross-validation says
+    table = performance_rows("ET", y, apparent, y[:20], oof[:20], s_train_oof=oof)
+    assert list(table["Model"]) == ["ET-training (apparent)", "ET-training (out-of-fold)",
+                                    "ET-testing"]
+    assert table.attrs["threshold"] == youden_threshold(y, oof)
+    assert table.loc[0, "AUC"] == 1.0 and table.loc[1, "AUC"] < 0.9
+    lone = performance_rows("CNN", y, apparent, label_apparent=True)
+    assert list(lone["Model"]) == ["CNN-training (apparent)"]
+
+
+def test_pairwise_delong_tests_carry_holm_adjusted_p_values():
+    from statsmodels.stats.multitest import multipletests
+
+    from sonomics.evaluation.delong import delong_pairs
+
+    rng = np.random.default_rng(2)
+    y = rng.integers(0, 2, 120)
+    scores = {m: y * w + rng.normal(size=120) for m, w in zip("ABCD", (0.2, 0.8, 1.2, 2.0),
+                                                              strict=True)}
+    pairs = delong_pairs(y, scores)
+    assert len(pairs) == 6
+    np.testing.assert_allclose(pairs["P (Holm)"], multipletests(pairs["P"], method="holm")[1])
+    assert (pairs["P (Holm)"] >= pairs["P"]).all()

@@ -74,9 +74,14 @@ def test_figure_and_cli(tmp_path, fitted):
         args += ["--predictor", p]
     result = CliRunner().invoke(app, [*args, "--figure", str(tmp_path / "cli.png")])
     assert result.exit_code == 0, result.output
-    rows = json.loads(result.stdout)
+    report = json.loads(result.stdout)
+    assert report["fit_method"] == "maximum likelihood" and report["notes"] == []
     gold = pd.read_csv(GOLD / "nomogram_points.csv")
+    rows = report["points"]
     assert np.abs(np.array([r["points"] for r in rows]) - gold["points"]).max() < 1e-6
+    coef = pd.read_csv(GOLD / "nomogram_coef.csv").set_index("term")["coef"]
+    ours = {r["term"]: r["coefficient"] for r in report["coefficients"]}
+    assert ours["(intercept)"] == pytest.approx(coef["Intercept"], abs=1e-6)
     assert (tmp_path / "cli.png").exists()
 
 

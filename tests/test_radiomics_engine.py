@@ -101,3 +101,25 @@ def test_temporaries_left_by_a_killed_writer_are_ignored_then_removed(tmp_path, 
     again = run_extraction(cases[:1], SMALL_PARAMS, cache_dir=tmp_path, workers=1,
                            progress=False)
     assert again.n_cached == 1 and not stale.exists()
+
+
+def test_a_tampered_or_truncated_cache_entry_fails_its_checksum_and_is_recomputed(tmp_path,
+                                                                                  cases):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    first = run_extraction(cases[:1], SMALL_PARAMS, cache_dir=tmp_path, workers=1,
+                           progress=False)
+    entry = next(tmp_path.glob("*/*.parquet"))
+    table = pq.read_table(entry)
+    values = table.column("value").to_numpy(zero_copy_only=False).copy()
+    values[0] *= 1000  # a readable file with one feature multiplied by 1,000
+    pq.write_table(table.set_column(1, "value", pa.array(values)), entry)
+    again = run_extraction(cases[:1], SMALL_PARAMS, cache_dir=tmp_path, workers=1,
+                           progress=False)
+    assert again.n_rejected == 1 and again.n_computed == 1
+    pd.testing.assert_frame_equal(again.features, first.features, check_exact=True)
+    pq.write_table(pq.read_table(entry).slice(0, 10), entry)  # cut to 10 rows
+    cut = run_extraction(cases[:1], SMALL_PARAMS, cache_dir=tmp_path, workers=1,
+                         progress=False)
+    assert cut.n_rejected == 1 and not cut.features.isna().any().any()

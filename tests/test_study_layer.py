@@ -23,6 +23,9 @@ from typer.testing import CliRunner
 
 from _study_data import tiny_config
 from sonomics.cli import app
+from sonomics.data.manifest import load_cohort
+from sonomics.data.splits import make_split
+from sonomics.data.validation import validate_cohort
 from sonomics.models.clinical import ClinicalImputer
 from sonomics.predict import predict
 from sonomics.study import Study
@@ -50,14 +53,23 @@ def _expected_fill(train: pd.DataFrame, var: str) -> object:
 def study(tmp_path_factory) -> Study:
     root = tmp_path_factory.mktemp("layer")
     # lenient thresholds keep a clinical model on 44 cases with blanked values
-    cfg = tiny_config(root, models={"univariable_p": 0.5, "clinical_p": 0.5})
+    cfg = tiny_config(root, models={"univariable_p": 0.5, "clinical_p": 0.5},
+                      predict={"impute_missing": True})
     manifest = pd.read_csv(cfg.data.manifest, dtype={"case_id": str})
     manifest.loc[manifest.index[::5], BLANKED] = np.nan  # every 5th case: values missing
+    manifest.to_csv(cfg.data.manifest, index=False)
+    # one test case gets a level no training case has (the split does not depend on it)
+    cohort = load_cohort(cfg)
+    validate_cohort(cohort)
+    sides = make_split(cohort.usable(), cfg.split)
+    rare = str(sides.index[sides == "test"][0])
+    manifest.loc[manifest["case_id"] == rare, "echogenicity"] = "never-seen"
     manifest.to_csv(cfg.data.manifest, index=False)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(ClinicalImputer, "fit", _changed_rule)
         study = Study(cfg)
         study.run()
+    study.rare_case = rare
     return study
 
 
@@ -80,10 +92,28 @@ def test_predict_applies_the_studys_own_imputation(study, tmp_path):
     new.to_csv(tmp_path / "new.csv", index=False)
     _, result = predict(study.out / "bundle", tmp_path / "new.csv", tmp_path / "out",
                         gradcam=False)
-    assert (result["error"] == "").all(), result["error"].tolist()
+    rare = study.rare_case  # a level unseen in training: its clinical scores are missing
+    assert result.loc[rare, "error"].startswith(f"case {rare}") and "never-seen" in \
+        result.loc[rare, "error"]
+    assert np.isfinite(result.loc[rare, "dlr_prob"]) and pd.isna(result.loc[rare,
+                                                                         "clinical_prob"])
+    scored = result.drop(index=rare)
+    assert (scored["error"] == "").all(), scored["error"].tolist()
+    blanked = new.set_index("case_id").loc[scored.index, used].isna().any(axis=1)
+    assert scored.loc[blanked, "imputed"].str.len().gt(0).all()  # imputation is reported
     for model in ("clinical", "nomogram"):
-        want = study.predictions(model)["prob"].loc[result.index]
-        np.testing.assert_allclose(result[f"{model}_prob"], want, rtol=1e-9, err_msg=model)
+        want = study.predictions(model)["prob"].loc[scored.index]
+        np.testing.assert_allclose(scored[f"{model}_prob"], want, rtol=1e-9, err_msg=model)
+
+
+def test_a_level_unseen_in_training_costs_that_case_its_clinical_score_only(study):
+    not_scored = study.table("clinical_not_scored")
+    assert list(not_scored["case_id"].astype(str)) == [study.rare_case]
+    assert study.rare_case not in study.predictions("clinical").index
+    assert study.rare_case not in study.predictions("nomogram").index
+    assert study.rare_case in study.predictions("dlr").index
+    failures = study.table("failures")
+    assert study.rare_case in set(failures["case_id"].astype(str))
 
 
 def test_python_api_example_reads_the_finished_study(study, capsys, monkeypatch):
@@ -188,7 +218,33 @@ def test_a_second_run_on_the_same_folder_refuses_at_once(tmp_path):
     out = tmp_path / "run"
     out.mkdir()
     (out / ".sonomics.lock.pid").write_text("4242")
-    with FileLock(out / ".sonomics.lock"):  # another run holds the folder
-        with pytest.raises(RunLockedError, match="PID 4242"):
-            Study(StudyConfig(), out=out).run()
+    with FileLock(out / ".sonomics.lock"), pytest.raises(RunLockedError, match="PID 4242"):
+        Study(StudyConfig(), out=out).run()  # another run holds the folder
     assert not (out / "config.yaml").exists()  # the refused run wrote nothing
+
+
+def test_a_signed_bundle_refuses_a_consistent_forgery(study, tmp_path):
+    import hashlib
+    import shutil
+
+    from sonomics.bundle import BundleError, _digest, load_bundle, read_key, sign_bundle
+
+    bundle = tmp_path / "bundle"
+    shutil.copytree(study.dir.bundle, bundle)
+    (tmp_path / "key").write_text("0123456789abcdef0123456789abcdef")
+    key = read_key(tmp_path / "key")
+    with pytest.raises(BundleError, match="not signed"):
+        load_bundle(bundle, verify_key=key)
+    sign_bundle(bundle, key)
+    load_bundle(bundle, verify_key=key)  # signed and intact: loads
+    # a forger flips a cut-off and rewrites every hash consistently
+    meta = json.loads((bundle / "meta.json").read_text())
+    meta["cutoffs"]["dlr"] = 0.0
+    (bundle / "meta.json").write_text(json.dumps(meta))
+    info = json.loads((bundle / "bundle.json").read_text())
+    info["files"]["meta.json"] = hashlib.sha256((bundle / "meta.json").read_bytes()).hexdigest()
+    info["digest"] = _digest(info["files"])
+    (bundle / "bundle.json").write_text(json.dumps(info))
+    load_bundle(bundle)  # hashes alone cannot tell (documented)
+    with pytest.raises(BundleError, match="signature does not match"):
+        load_bundle(bundle, verify_key=key)

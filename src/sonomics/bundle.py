@@ -12,10 +12,17 @@ A bundle is a folder:
 
 Loading never executes code from the bundle: no pickle. skops reconstructs
 only skops' safe defaults and the exact types of :data:`TRUSTED_TYPES` (checked
-against ``skops.io.get_untrusted_types``; no module prefixes), safetensors holds tensors only and
-JSON holds data only. A bundle whose files do not match their recorded hashes,
-or that was written by an incompatible format version, is refused with a
-clear message.
+against ``skops.io.get_untrusted_types``; no module prefixes), safetensors holds
+tensors only and JSON holds data only. A bundle whose files do not match their
+recorded hashes, or that was written by an incompatible format version, is
+refused with a clear message.
+
+What the hashes do and do not guarantee: they catch corruption and careless
+edits, but whoever can write the bundle can rewrite the hashes too. Against a
+forger, sign it: :func:`sign_bundle` (``sonomics sign BUNDLE --key KEYFILE``)
+writes ``bundle.sig``, an HMAC-SHA256 of ``bundle.json`` (which holds every
+file's hash) under a secret key; ``sonomics predict --verify-key KEYFILE``
+refuses a bundle whose signature is missing or does not match.
 """
 
 from __future__ import annotations
@@ -107,9 +114,51 @@ def save_bundle(path: str | Path, meta: dict[str, Any], models: dict[str, Any],
     return path
 
 
-def load_bundle(path: str | Path) -> Bundle:
-    """Load and verify a bundle; raises :class:`BundleError` with the reason."""
+SIGNATURE = "bundle.sig"
+
+
+def _hmac(key: bytes, info_path: Path) -> str:
+    import hmac
+
+    return hmac.new(key, info_path.read_bytes(), hashlib.sha256).hexdigest()
+
+
+def read_key(key_file: str | Path) -> bytes:
+    """A signing key: the bytes of a file the user keeps secret (at least 16 bytes)."""
+    key = Path(key_file).read_bytes().strip()
+    if len(key) < 16:
+        raise BundleError(f"signing key {key_file}: too short ({len(key)} bytes; use at "
+                          "least 16 random bytes, e.g. `openssl rand -hex 32 > key`)")
+    return key
+
+
+def sign_bundle(path: str | Path, key: bytes) -> Path:
+    """Write ``bundle.sig``: HMAC-SHA256 of ``bundle.json`` under ``key``."""
     path = Path(path)
+    load_bundle(path)  # sign only a bundle that verifies
+    return atomic_write_text(path / SIGNATURE, _hmac(key, path / "bundle.json") + "\n")
+
+
+def verify_signature(path: str | Path, key: bytes) -> None:
+    """Raise :class:`BundleError` unless ``bundle.sig`` matches ``bundle.json`` under ``key``."""
+    import hmac
+
+    path = Path(path)
+    sig = path / SIGNATURE
+    if not sig.is_file():
+        raise BundleError(f"bundle is not signed (no {SIGNATURE}): {path}; refusing it "
+                          "because --verify-key was given")
+    if not hmac.compare_digest(sig.read_text().strip(), _hmac(key, path / "bundle.json")):
+        raise BundleError(f"bundle signature does not match (forged, altered, or signed "
+                          f"with another key): {path}")
+
+
+def load_bundle(path: str | Path, verify_key: bytes | None = None) -> Bundle:
+    """Load and verify a bundle (and its signature, given a key); raises
+    :class:`BundleError` with the reason."""
+    path = Path(path)
+    if verify_key is not None:
+        verify_signature(path, verify_key)
     info_path = path / "bundle.json"
     if not info_path.is_file():
         raise BundleError(f"not a sonomics bundle (no bundle.json): {path}")
@@ -124,8 +173,8 @@ def load_bundle(path: str | Path) -> Bundle:
     files = info.get("files") or {}
     if info.get("digest") != _digest(files):
         raise BundleError(f"bundle.json was altered (digest mismatch): {path}")
-    present = {p.name for p in path.iterdir() if p.is_file() and p.name != "bundle.json"
-               and not p.name.startswith(".")}
+    present = {p.name for p in path.iterdir() if p.is_file()
+               and p.name not in ("bundle.json", SIGNATURE) and not p.name.startswith(".")}
     extra = present - set(files)
     if extra:
         raise BundleError(f"bundle holds files it did not record: {sorted(extra)}")

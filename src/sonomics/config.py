@@ -207,15 +207,18 @@ class DeepConfig(_Section):
 
 
 class FusionConfig(_Section):
-    """What the CNN contributes to the fused DLR model (paper 2.6: its PCA deep features)."""
+    """What the CNN contributes to the fused DLR model (default: an honest, out-of-fold input)."""
 
     deep_input: Literal["features", "oof_score"] = Field(
-        "features", description="'features': the PCA deep features (paper). 'oof_score': the "
-        "CNN's malignancy probability, OUT-OF-FOLD on training cases (one extra CNN per fold "
-        "of the training set, grouped by patient) and the full CNN's elsewhere, so no training "
-        "case's input comes from a network that was fitted to it"
+        "oof_score", description="'oof_score' (default): the CNN's malignancy probability, "
+        "OUT-OF-FOLD on training cases (one extra CNN per fold of the training set, grouped "
+        "by patient) and the full CNN's elsewhere, so no training case's input comes from a "
+        "network fitted to it. 'features': the paper's PCA deep features, which on training "
+        "cases come from a CNN fitted to them: the DLR score the nomogram is fitted on is then "
+        "optimistic (the report says so)"
     )
-    oof_folds: int = Field(5, ge=2, description="folds of the out-of-fold CNN score")
+    oof_folds: int = Field(5, ge=2, description="folds of the out-of-fold CNN score (the "
+                           "quick profile uses at most 3)")
 
 
 class ComparatorsConfig(_Section):
@@ -226,6 +229,16 @@ class ComparatorsConfig(_Section):
         "(never a predictor); null = none"
     )
     shape_only: bool = Field(True, description="fit a model on the nine 2D shape features alone")
+
+
+class PredictConfig(_Section):
+    """What `sonomics predict` does with a new patient's missing clinical value."""
+
+    impute_missing: bool = Field(
+        False, description="false: a case with a missing clinical value gets an error row for "
+        "the clinical model and the nomogram (its image models are still scored); true: "
+        "impute it as in training (median / 'missing' level) and list it in 'imputed'"
+    )
 
 
 class StudyConfig(_Section):
@@ -242,6 +255,7 @@ class StudyConfig(_Section):
     deep: DeepConfig = Field(default_factory=DeepConfig)
     comparators: ComparatorsConfig = Field(default_factory=ComparatorsConfig)
     fusion: FusionConfig = Field(default_factory=FusionConfig)
+    predict: PredictConfig = Field(default_factory=PredictConfig)
 
     @model_validator(mode="after")
     def _verdict_is_not_a_predictor(self) -> StudyConfig:
@@ -330,6 +344,7 @@ def apply_profile(cfg: StudyConfig, profile: str) -> StudyConfig:
         cfg.deep.early_stopping = min(cfg.deep.early_stopping, 4)
         cfg.deep.batch_size = 32
         cfg.deep.learning_rate = 3e-4
+        cfg.fusion.oof_folds = min(cfg.fusion.oof_folds, 3)
     elif profile == "paper":
         cfg.deep.profile = "paper"
         cfg.deep.backbones = list(PAPER_BACKBONES)

@@ -20,6 +20,13 @@ import numpy as np
 import pandas as pd
 
 
+def _umask() -> int:
+    """The process's umask (read by setting and restoring it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def atomic_path(target: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; rename it over ``target`` on success."""
@@ -32,6 +39,7 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
         yield tmp_path
         with open(tmp_path, "rb") as fh:
             os.fsync(fh.fileno())
+        os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual mode
         os.replace(tmp_path, target)
     finally:
         if tmp_path.exists():
@@ -97,7 +105,7 @@ def write_table(df: pd.DataFrame, out_dir: str | Path, name: str, *, index: bool
     """Write ``name.csv`` and ``name.md`` into ``out_dir`` (atomically); return the CSV path."""
     out_dir = Path(out_dir)
     csv_path = out_dir / f"{name}.csv"
-    atomic_write_text(csv_path, df.to_csv(index=index))
+    atomic_write_text(csv_path, csv_text(df, index=index))
     md = ""
     if title:
         md += f"## {title}\n\n"
@@ -140,3 +148,56 @@ def stable_hash(obj: object) -> str:
     """
     text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=_stable_default)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+#: first characters that make a spreadsheet read a cell as a formula (OWASP CSV injection)
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def is_number(text: str) -> bool:
+    """True when ``text`` parses as a float (``"-0.5"``, ``"1e3"``, ``"nan"``)."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def neutralise_cell(value: object) -> object:
+    """A text cell a spreadsheet would run as a formula, prefixed with ``'`` (OWASP's rule);
+    numbers (``-0.5``) and everything else unchanged."""
+    if isinstance(value, str) and value.startswith(FORMULA_START) and not is_number(value):
+        return "'" + value
+    return value
+
+
+def restore_cell(value: object) -> object:
+    """The inverse of :func:`neutralise_cell`, for sonomics reading its own CSV back."""
+    if isinstance(value, str) and value.startswith("'") and value[1:].startswith(
+            FORMULA_START) and not is_number(value[1:]):
+        return value[1:]
+    return value
+
+
+def csv_text(frame: pd.DataFrame, *, index: bool = True) -> str:
+    """CSV of ``frame`` safe to open in a spreadsheet: no text cell (index included) can
+    start a formula. Parquet/JSON copies keep the original values."""
+    safe = frame.copy()
+    for col in safe.columns:
+        if safe[col].dtype == object or pd.api.types.is_string_dtype(safe[col]):
+            safe[col] = safe[col].map(neutralise_cell)
+    if index and (safe.index.dtype == object or pd.api.types.is_string_dtype(safe.index)):
+        safe.index = safe.index.map(neutralise_cell)
+    safe.columns = [neutralise_cell(c) for c in safe.columns]
+    return safe.to_csv(index=index)
+
+
+def read_csv_restored(path: str | Path, **kwargs: object) -> pd.DataFrame:
+    """Read a CSV sonomics wrote with :func:`csv_text`, undoing the formula guard."""
+    frame = pd.read_csv(path, **kwargs)
+    for col in frame.columns:
+        if frame[col].dtype == object:
+            frame[col] = frame[col].map(restore_cell)
+    if frame.index.dtype == object:
+        frame.index = frame.index.map(restore_cell)
+    return frame

@@ -7,7 +7,10 @@ to a manifest of new cases: for each case the probability of
 every model, the class at the TRAINING cut-off, the nomogram's points per
 factor, total points and risk, and a Grad-CAM overlay. A problem with one case
 (unreadable image, bad mask, unseen category, missing clinical value) becomes
-an error line for that case; the other cases are scored.
+an error line for that case; the other cases are scored. A clinical problem costs a
+case its clinical and nomogram scores only: its image models are still reported. A
+missing clinical value is an error unless the study's config sets
+``predict.impute_missing`` (then it is imputed as in training and named in ``imputed``).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import pandas as pd
 
 from sonomics.bundle import Bundle, BundleError, load_bundle
 from sonomics.data.manifest import case_spacing
-from sonomics.io import atomic_write_text
+from sonomics.io import atomic_write_text, csv_text
 from sonomics.models.family import positive_proba
 from sonomics.models.fusion import fuse
 from sonomics.models.nomogram import nomogram_design
@@ -85,6 +88,13 @@ def _clinical_models(bundle: Bundle, case_id: str, rows: pd.DataFrame,
     if missing:
         raise CaseError(f"case {case_id}, field '{missing[0]}': clinical column missing from "
                         "the manifest")
+    blank = [c for c in needed if rows[c].isna().any()]
+    if blank and not meta["config"].get("predict", {}).get("impute_missing", False):
+        raise CaseError(f"case {case_id}, field '{blank[0]}': missing clinical value; the "
+                        "clinical model and the nomogram need it (or set "
+                        "predict.impute_missing: true in the study's config)")
+    if blank:
+        out["imputed"] = ", ".join(blank)  # filled with the training values (as in training)
     try:
         out["clinical_prob"] = float(positive_proba(models["clinical.model"], rows)[0])
         factors = models["clinical.factors"].transform(rows)
@@ -117,13 +127,18 @@ def predict_cases(bundle: Bundle, table: pd.DataFrame, out_dir: Path,
                 raise CaseError(errors[0].line())
             _image_models(bundle, net, str(case_id), row, out, out_dir, gradcam)
             if "clinical.model" in bundle.models:
-                _clinical_models(bundle, str(case_id), table.loc[[case_id]], out)
+                try:
+                    _clinical_models(bundle, str(case_id), table.loc[[case_id]], out)
+                except CaseError as exc:  # the image models' scores of this case stand
+                    out["error"] = str(exc)
             for model in PAPER_MODELS:
                 prob, cutoff = out.get(f"{model}_prob"), meta["cutoffs"].get(str(model))
                 if prob is not None and cutoff is not None:
                     out[f"{model}_class"] = "malignant" if prob >= cutoff else "benign"
         except (CaseError, ValueError, OSError) as exc:
-            out["error"] = str(exc).splitlines()[0]
+            message = str(exc).splitlines()[0].removeprefix("error: ")
+            out["error"] = message if f"case {case_id}" in message else \
+                f"case {case_id}: {message}"
         rows.append(out)
     return pd.DataFrame(rows).set_index("case_id")
 
@@ -132,17 +147,31 @@ def _gradcam_png(net, crop: np.ndarray, normaliser, out_dir: Path, case_id: str)
     from sonomics.deep.gradcam import gradcam_heatmaps, plot_gradcam_figure
 
     heat = gradcam_heatmaps(net, crop, normaliser)
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in str(case_id))
-    return plot_gradcam_figure(crop, heat, [str(case_id)], out_dir / "gradcam" / f"{safe}.png")
+    return plot_gradcam_figure(crop, heat, [str(case_id)],
+                               out_dir / "gradcam" / f"{case_file_stem(case_id)}.png")
+
+
+def case_file_stem(case_id: str) -> str:
+    """A file name for a case that no other case id maps to: a readable slug plus a short
+    hash of the exact id (``a/b`` and ``a_b`` share the slug, not the hash)."""
+    import hashlib
+
+    slug = "".join(c if c.isalnum() or c in "-_." else "_" for c in str(case_id))[:60]
+    return f"{slug}-{hashlib.sha256(str(case_id).encode()).hexdigest()[:8]}"
 
 
 def predict(bundle_path: str | Path, manifest: str | Path, out_dir: str | Path,
-            gradcam: bool = True) -> tuple[Path, pd.DataFrame]:
-    """Score a manifest's cases; write ``predictions.csv`` (and Grad-CAM PNGs) to ``out_dir``."""
+            gradcam: bool = True, verify_key: bytes | None = None
+            ) -> tuple[Path, pd.DataFrame]:
+    """Score a manifest's cases; write ``predictions.csv`` (and Grad-CAM PNGs) to ``out_dir``.
+
+    With ``verify_key`` the bundle must carry a matching signature (see
+    :func:`sonomics.bundle.sign_bundle`).
+    """
     from sonomics.config import StudyConfig
     from sonomics.data.manifest import load_cohort
 
-    bundle = load_bundle(bundle_path)
+    bundle = load_bundle(bundle_path, verify_key=verify_key)
     cfg = StudyConfig.from_dict(bundle.meta["config"])
     cohort = load_cohort(cfg, manifest, require_label=False)
     fatal = [p for p in cohort.errors if p.case_id == "(cohort)"
@@ -150,12 +179,17 @@ def predict(bundle_path: str | Path, manifest: str | Path, out_dir: str | Path,
     if fatal:
         raise BundleError("; ".join(p.line() for p in fatal))
     out_dir = Path(out_dir)
-    result = predict_cases(bundle, cohort.table, out_dir, gradcam=gradcam)
-    table_errors = {p.case_id: p.line() for p in cohort.errors if p.case_id != "(cohort)"
-                    and p.field != cfg.data.label}
-    for cid, line in table_errors.items():
-        if cid in result.index and not result.loc[cid, "error"]:
-            result.loc[cid, "error"] = line
-    path = atomic_write_text(out_dir / "predictions.csv", result.to_csv())
+    table = cohort.table
+    errors: dict[str, str] = {}
+    for p in cohort.errors:  # a row the manifest check refused is not scored at all
+        if p.case_id != "(cohort)" and p.field != cfg.data.label:
+            errors.setdefault(p.case_id, p.line().removeprefix("error: "))
+    refused = table.index.duplicated(keep=False) | table.index.isin(list(errors))
+    scored = predict_cases(bundle, table[~refused], out_dir, gradcam=gradcam)
+    result = pd.concat([scored, pd.DataFrame(
+        {"error": [errors.get(c, f"case {c}: duplicate case id, not scored")
+                   for c in table.index[refused]]}, index=table.index[refused])])
+    result.index.name = "case_id"
+    path = atomic_write_text(out_dir / "predictions.csv", csv_text(result))
     atomic_write_text(out_dir / "bundle_info.json", json.dumps(bundle.info, indent=2))
     return path, result

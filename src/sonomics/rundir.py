@@ -27,7 +27,14 @@ from typing import Any
 import pandas as pd
 
 from sonomics.bundle import json_default, load_skops
-from sonomics.io import atomic_write_bytes, atomic_write_text, write_parquet, write_table
+from sonomics.io import (
+    atomic_write_bytes,
+    atomic_write_text,
+    csv_text,
+    read_csv_restored,
+    write_parquet,
+    write_table,
+)
 
 
 class Model(StrEnum):
@@ -162,7 +169,7 @@ class RunDir:
     # ------------------------------------------------------------------ split
     def split(self) -> pd.Series:
         """case_id -> train/test/external, as the split stage wrote it."""
-        frame = pd.read_csv(self.split_csv, index_col="case_id", dtype={"case_id": str})
+        frame = read_csv_restored(self.split_csv, index_col="case_id", dtype={"case_id": str})
         return frame["split"]
 
     # ------------------------------------------------------------------ features
@@ -193,13 +200,13 @@ class RunDir:
         """A model's probabilities: index case_id; columns split, label, prob[, oof]."""
         frame = frame.copy()
         frame.index.name = "case_id"
-        return atomic_write_text(self.predictions_path(model), frame.to_csv())
+        return atomic_write_text(self.predictions_path(model), csv_text(frame))
 
     def predictions(self, model: Model | str) -> pd.DataFrame | None:
         path = self.predictions_path(model)
         if not path.exists():
             return None
-        return pd.read_csv(path, index_col="case_id", dtype={"case_id": str})
+        return read_csv_restored(path, index_col="case_id", dtype={"case_id": str})
 
     def test_predictions(self) -> Iterator[tuple[Model, pd.DataFrame]]:
         """(model, its test rows) for every model and comparator this run has scored."""

@@ -25,3 +25,21 @@ def peak_rss_mb() -> dict[str, float]:
     return {"peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale, 1),
             "children_peak_rss_mb": round(
                 resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * scale, 1)}
+
+
+def die_with_parent() -> None:
+    """Make this (worker) process receive SIGKILL when its parent dies (Linux).
+
+    A pool worker whose main process is killed (``kill -9``) would otherwise finish its
+    task and linger; with the parent-death signal it goes at once. Elsewhere a no-op.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # pragma: no cover - no prctl: nothing to do
+        return

@@ -13,6 +13,8 @@ Every command reports a problem as one line and exit code 1 (``--debug``: the tr
 
 from __future__ import annotations
 
+import warnings
+
 import typer
 
 from sonomics._version import __version__
@@ -41,3 +43,5 @@ def main(version: bool = typer.Option(False, "--version", callback=_version, is_
                                     "error instead of one line.")) -> None:
     """Deep-learning-radiomics nomograms for 2D ultrasound."""
     DEBUG["on"] = debug
+    # the log already says it once per backbone; the Python warning would say it again
+    warnings.filterwarnings("ignore", message=".*RANDOM initialisation.*")

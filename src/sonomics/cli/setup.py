@@ -12,6 +12,7 @@ from rich.table import Table
 from sonomics.cli.common import app, console, datasets_app, err_console, load_config
 from sonomics.config import StudyConfig, config_template
 from sonomics.errors import fail, reporting_errors
+from sonomics.io import is_number
 from sonomics.progress import progress_callback
 
 # ------------------------------------------------------------------ init
@@ -35,7 +36,7 @@ def infer_clinical_columns(manifest: Path) -> tuple[list[str], list[str], list[s
             left_out.append(col)
             continue
         values = [v for v in frame[col] if not is_missing(v)]
-        numeric = sum(_is_number(v) for v in values)
+        numeric = sum(is_number(v) for v in values)
         levels = len(set(values))
         if values and numeric / len(values) >= 0.95 and levels > 10:
             continuous.append(col)
@@ -44,14 +45,6 @@ def infer_clinical_columns(manifest: Path) -> tuple[list[str], list[str], list[s
         else:
             left_out.append(col)
     return continuous, categorical, left_out
-
-
-def _is_number(value: str) -> bool:
-    try:
-        float(value)
-    except ValueError:
-        return False
-    return True
 
 
 @app.command()
@@ -189,11 +182,15 @@ def datasets_convert(
     name: str = typer.Argument(..., help="breast-lesions-usg | bus-bra | busi"),
     src: Path = typer.Argument(..., help="The dataset's folder, in its published layout."),
     out: Path = typer.Argument(..., help="Folder (or .csv path) for the manifest."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing manifest."),
 ) -> None:
-    """Write a manifest for a public dataset (images stay where they are)."""
+    """Write a manifest for a public dataset (images stay where they are).
+
+    An existing manifest (which may hold your edits) is kept unless --force.
+    """
     from sonomics.data.adapters import convert_dataset
 
-    path, frame = convert_dataset(name, src, out)
+    path, frame = convert_dataset(name, src, out, force=force)
     counts = frame["label"].value_counts().to_dict()
     console.print(f"wrote {path}: {len(frame)} cases "
                   f"({counts.get('benign', 0)} benign, {counts.get('malignant', 0)} malignant), "

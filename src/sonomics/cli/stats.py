@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sonomics.data.manifest import BINARY_LABELS, normalise_label
-from sonomics.errors import fail
+from sonomics.errors import err_console, fail
 from sonomics.evaluation.calibration import hosmer_lemeshow
 from sonomics.evaluation.dca import decision_curves
 from sonomics.evaluation.delong import auc_delong, delong_test
@@ -206,13 +206,31 @@ def nomogram_cmd(
     figure: Path | None = typer.Option(None, "--figure", help="also draw the nomogram (PNG)"),
     as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
 ) -> None:
-    """Fit a logistic model and print its rms-style nomogram points per predictor value."""
+    """Fit a logistic model and print its coefficients and rms-style nomogram points.
+
+    Maximum likelihood as rms::lrm; when the data separate the classes, Firth's penalised
+    likelihood (as R's brglm2/logistf), and the output says so (JSON: fit_method, notes).
+    """
     from sonomics.models.nomogram import fit_nomogram
 
     df = _read(csv, [label, *predictor])
     y = _labels(df, label)
     data = pd.DataFrame({p: _scores(df, p, "--predictor") for p in predictor})
-    nom, _ = _guard(fit_nomogram, data, y, list(predictor))
+    nom, fit = _guard(fit_nomogram, data, y, list(predictor))
     if figure is not None:
         nom.figure(path=figure)
-    _emit(nom.points_table().to_dict(orient="records"), "Nomogram points", as_json)
+    coefficients = [{"term": "(intercept)" if t == "const" else t, "coefficient": c,
+                     "se": se, "p": p} for t, c, se, p in zip(
+                         fit.params.index, fit.params, fit.bse, fit.pvalues, strict=True)]
+    points = nom.points_table().to_dict(orient="records")
+    if as_json:
+        typer.echo(json.dumps({"fit_method": fit.method, "notes": fit.notes,
+                               "coefficients": [{k: _clean(v) for k, v in r.items()}
+                                                for r in coefficients],
+                               "points": [{k: _clean(v) for k, v in r.items()}
+                                          for r in points]}, indent=2))
+        return
+    for note in fit.notes:
+        err_console.print(f"[yellow]note:[/yellow] {note}")
+    _emit(coefficients, f"Coefficients ({fit.method})", False)
+    _emit(points, "Nomogram points", False)

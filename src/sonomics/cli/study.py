@@ -144,6 +144,9 @@ def predict(
     out: Path = typer.Option(Path("predictions"), "--out", help="Output folder."),
     gradcam: bool = typer.Option(True, "--gradcam/--no-gradcam",
                                  help="Write a Grad-CAM overlay per case."),
+    verify_key: Path | None = typer.Option(
+        None, "--verify-key", help="Secret key file: refuse the bundle unless `sonomics "
+        "sign` signed it with this key (hashes alone do not stop a forger)."),
 ) -> None:
     """Score new patients with a finished study's bundle.
 
@@ -153,15 +156,31 @@ def predict(
     scored. The bundle is verified first (integrity hashes, version) and loading it
     executes no code from it.
     """
+    from sonomics.bundle import read_key
     from sonomics.predict import predict as run_predict
 
-    path, result = run_predict(bundle, manifest, out, gradcam=gradcam)
+    key = read_key(verify_key) if verify_key is not None else None
+    path, result = run_predict(bundle, manifest, out, gradcam=gradcam, verify_key=key)
     bad = result[result["error"] != ""]
-    for cid, row in bad.iterrows():
-        err_console.print(f"[red]case {cid}:[/red] {row['error']}", highlight=False)
+    for _, row in bad.iterrows():
+        err_console.print(f"[red]not scored:[/red] {row['error']}", highlight=False)
     console.print(f"{len(result) - len(bad)} of {len(result)} cases scored -> {path}")
     if len(bad) == len(result):
         raise typer.Exit(1)
+
+
+@app.command()
+@reporting_errors
+def sign(
+    bundle: Path = typer.Argument(..., help="The bundle folder of a finished run (RUN/bundle)."),
+    key: Path = typer.Option(..., "--key", help="Secret key file (at least 16 bytes, e.g. "
+                             "`openssl rand -hex 32 > key`); keep it away from the bundle."),
+) -> None:
+    """Sign a bundle (HMAC-SHA256 of its manifest of hashes) so that `sonomics predict
+    --verify-key` can tell it from a rewritten one."""
+    from sonomics.bundle import read_key, sign_bundle
+
+    console.print(f"signed: {sign_bundle(bundle, read_key(key))}")
 
 
 @app.command()

@@ -184,8 +184,18 @@ ADAPTERS: dict[str, Callable[[Path], pd.DataFrame]] = {
 }
 
 
-def convert_dataset(name: str, src: str | Path, out: str | Path) -> tuple[Path, pd.DataFrame]:
-    """Run one adapter and write its manifest to ``out`` (a .csv file or a folder)."""
+def convert_dataset(name: str, src: str | Path, out: str | Path, *, force: bool = False
+                    ) -> tuple[Path, pd.DataFrame]:
+    """Run one adapter and write its manifest to ``out`` (a .csv file or a folder).
+
+    An existing manifest there (perhaps edited by hand) is never overwritten unless
+    ``force``.
+    """
+    out = Path(out)
+    path = out if out.suffix.lower() == ".csv" else out / "manifest.csv"
+    if path.exists() and not force:
+        raise AdapterError(f"{path} exists (it may hold your edits); use --force to "
+                           "overwrite it")
     if name not in ADAPTERS:
         raise AdapterError(f"unknown dataset '{name}'; known: {', '.join(ADAPTERS)}")
     src = Path(src).resolve()  # manifest paths are absolute: relative ones would resolve
@@ -194,8 +204,6 @@ def convert_dataset(name: str, src: str | Path, out: str | Path) -> tuple[Path, 
     frame = ADAPTERS[name](src)
     first = ["case_id", "patient_id", "image", "mask", "label"]
     frame = frame[first + [c for c in frame.columns if c not in first]]
-    out = Path(out)
-    path = out if out.suffix.lower() == ".csv" else out / "manifest.csv"
     with atomic_path(path) as tmp:
         frame.to_csv(tmp, index=False)
     return path, frame

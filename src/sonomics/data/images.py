@@ -3,8 +3,9 @@
 Every reader returns a single-channel ``float32`` array (rows x columns) plus
 the pixel spacing in millimetres. Choices, documented for users:
 
-* Colour (RGB/RGBA/palette) becomes one channel by ITU-R BT.601 luminance,
-  ``Y = 0.299 R + 0.587 G + 0.114 B`` (what PIL's ``"L"`` conversion does),
+* Colour (RGB/RGBA/palette) becomes one channel: a grey image stored as colour
+  (R = G = B) keeps its grey values exactly; real colour by ITU-R BT.601 luminance,
+  ``Y = 0.299 R + 0.587 G + 0.114 B`` in float64 (what PIL's ``"L"`` conversion does),
   computed in floating point; an alpha channel is composited onto black, so a
   transparent background reads as 0.
 * 16-bit images keep their full range (no rescaling to 8 bit).
@@ -113,6 +114,21 @@ def _read_one_mask(path: str | Path, label: int | None) -> np.ndarray:
     return np.isclose(array, float(label))
 
 
+def exif_orientation(path: str | Path) -> int:
+    """The EXIF orientation tag of a raster image (1 = stored as displayed; 2-8 = flipped
+    or rotated for display), 1 for formats without EXIF or unreadable files."""
+    from PIL import Image
+
+    path = Path(str(path).split(MASK_SEPARATOR)[0])
+    if suffix_of(path) not in (".jpg", ".jpeg", ".tif", ".tiff", ".png", ".webp"):
+        return 1
+    try:
+        with Image.open(path) as img:
+            return int(img.getexif().get(0x0112, 1) or 1)
+    except (OSError, ValueError, SyntaxError):
+        return 1
+
+
 def _check_size(width: int, height: int, path: Path) -> None:
     if width * height > MAX_PIXELS:
         raise ImageReadError(
@@ -158,11 +174,24 @@ def _to_grey(img) -> np.ndarray:
         return arr[..., 0] * (arr[..., 1] / 255.0)
     if mode not in ("RGB", "RGBA"):
         img = img.convert("RGBA" if "A" in mode else "RGB")
-    arr = np.asarray(img, dtype=np.float32)
-    grey = arr[..., 0] * 0.299 + arr[..., 1] * 0.587 + arr[..., 2] * 0.114
+    arr = np.asarray(img)
+    grey = luminance(arr[..., :3])
     if arr.shape[-1] == 4:
-        grey = grey * (arr[..., 3] / 255.0)
-    return grey
+        grey = grey * (arr[..., 3].astype(np.float64) / 255.0)
+    return grey.astype(np.float32)
+
+
+def luminance(rgb: np.ndarray) -> np.ndarray:
+    """Grey values of an ``(..., 3)`` colour array (float64).
+
+    A grey image stored as colour (R = G = B, e.g. an ultrasound frame saved as RGB) gives
+    its grey values exactly; otherwise ITU-R BT.601 ``0.299 R + 0.587 G + 0.114 B``,
+    computed in float64 (float32 weights put 13% of a grey image's pixels off by ~2e-5).
+    """
+    r, g, b = (rgb[..., i].astype(np.float64) for i in range(3))
+    if np.array_equal(r, g) and np.array_equal(g, b):
+        return r
+    return r * 0.299 + g * 0.587 + b * 0.114
 
 
 def _read_dicom(path: Path) -> tuple[np.ndarray, tuple[float, float], str]:
@@ -181,7 +210,7 @@ def _read_dicom(path: Path) -> tuple[np.ndarray, tuple[float, float], str]:
         raise ImageReadError(f"DICOM pixel data cannot be decoded ({exc}): {path}") from None
     photometric = str(getattr(ds, "PhotometricInterpretation", "MONOCHROME2"))
     if arr.ndim == 3 and arr.shape[-1] in (3, 4) and "MONOCHROME" not in photometric:
-        arr = arr[..., 0] * 0.299 + arr[..., 1] * 0.587 + arr[..., 2] * 0.114
+        arr = luminance(arr[..., :3]).astype(np.float32)
     elif arr.ndim == 3 and arr.shape[0] == 1:
         arr = arr[0]
     if photometric == "MONOCHROME1":

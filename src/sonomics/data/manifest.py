@@ -14,6 +14,7 @@ exclude that case only, so one bad case never kills a batch of good ones.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -208,6 +209,11 @@ def build_cohort(raw: pd.DataFrame, dcfg: DataConfig, base_dir: Path,
     for cid in case_ids[case_ids.duplicated(keep="first")].unique():
         problems.append(Problem(cid, dcfg.case_id, "error",
                                 f"duplicate case id ({int((case_ids == cid).sum())} rows)"))
+    folded = case_ids.str.casefold()
+    for cid in case_ids[folded.duplicated(keep=False) & ~case_ids.duplicated(keep=False)]:
+        problems.append(Problem(cid, dcfg.case_id, "warning",
+                                "case id differs from another only by upper/lower case; kept "
+                                "as a separate case (check it is not the same image twice)"))
     for i, cid in enumerate(case_ids):
         if cid == "":
             problems.append(Problem(f"row {i + 2}", dcfg.case_id, "error", "empty case id"))
@@ -321,7 +327,9 @@ def _resolve(value: object, base_dir: Path) -> str | None:
     parts = []
     for part in str(value).split(MASK_SEPARATOR):
         p = Path(part.strip()).expanduser()
-        parts.append(str(p if p.is_absolute() else (base_dir / p).resolve()))
+        # normpath, not resolve(): a symlink loop must fail on that case's read (a clear
+        # per-case error), not raise RuntimeError while the manifest is parsed
+        parts.append(os.path.normpath(p if p.is_absolute() else base_dir / p))
     return MASK_SEPARATOR.join(parts)
 
 

@@ -11,13 +11,18 @@ set is evaluated like the test set but reported separately.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import (
+    StratifiedGroupKFold,
+    StratifiedKFold,
+    train_test_split,
+)
 
 from sonomics.config import SplitConfig
-from sonomics.io import atomic_write_text
+from sonomics.io import atomic_write_text, csv_text
 
 
 class SplitError(ValueError):
@@ -45,8 +50,7 @@ def make_split(table: pd.DataFrame, cfg: SplitConfig) -> pd.Series:
 
     labels = table["label"].astype(int)
     # group_id (set by validation) joins a patient's images with their near-duplicates
-    key = "group_id" if "group_id" in table and table["group_id"].notna().all() else "patient_id"
-    patients = table[key].astype(str)
+    patients = case_groups(table)
     patient_label = labels.groupby(patients).max()
     counts = patient_label.value_counts()
     n_test = int(np.ceil(cfg.test_size * len(patient_label)))
@@ -63,8 +67,7 @@ def make_split(table: pd.DataFrame, cfg: SplitConfig) -> pd.Series:
 
 
 def _check_grouping(table: pd.DataFrame, split: pd.Series) -> None:
-    key = "group_id" if "group_id" in table and table["group_id"].notna().all() else "patient_id"
-    sides = split.groupby(table[key].astype(str)).nunique()
+    sides = split.groupby(case_groups(table)).nunique()
     mixed = sides.index[sides > 1].tolist()
     if mixed:
         raise SplitError(f"patients (or near-duplicate images) on both sides of the manifest's "
@@ -87,4 +90,32 @@ def write_split(table: pd.DataFrame, split: pd.Series, path: str | Path) -> Path
     frame = pd.DataFrame({"patient_id": table["patient_id"], "label": table["label"].astype(int),
                           "split": split})
     frame.index.name = "case_id"
-    return atomic_write_text(path, frame.to_csv())
+    return atomic_write_text(path, csv_text(frame))
+
+
+def training_folds(n_splits: int, groups: Any = None, random_state: int | None = 0):
+    """The splitter of every cross-validation inside a training set: stratified by class
+    and, when ``groups`` are given (patient joined with near-duplicate group, see
+    :func:`case_groups`), grouped so no patient's images sit on both sides of a fold.
+
+    Images of one patient, or near-copies of one image, are not independent; folds of
+    images let a model be scored on a copy of what it was fitted on, which inflates every
+    cross-validated figure and favours memorising classifiers.
+    """
+    if groups is None:
+        return StratifiedKFold(n_splits, shuffle=True, random_state=random_state)
+    return StratifiedGroupKFold(n_splits, shuffle=True, random_state=random_state)
+
+
+def groups_per_class(y: Any, groups: Any) -> tuple[int, int]:
+    """(benign, malignant) number of groups (a group is malignant if any case is)."""
+    frame = pd.DataFrame({"y": np.asarray(y).astype(int), "g": np.asarray(groups).astype(str)})
+    per_group = frame.groupby("g")["y"].max()
+    return int((per_group == 0).sum()), int((per_group == 1).sum())
+
+
+def case_groups(table: pd.DataFrame) -> pd.Series:
+    """case_id -> the group inner splits keep together: ``group_id`` (patient joined with
+    near-duplicate group, set by validation) where present, else ``patient_id``."""
+    key = "group_id" if "group_id" in table and table["group_id"].notna().all() else "patient_id"
+    return table[key].astype(str).rename("group")

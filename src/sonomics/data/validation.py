@@ -29,7 +29,13 @@ from sonomics.data.duplicates import (
     image_hash,
     near_duplicate_groups,
 )
-from sonomics.data.images import ImageReadError, mask_values, read_image, read_mask
+from sonomics.data.images import (
+    ImageReadError,
+    exif_orientation,
+    mask_values,
+    read_image,
+    read_mask,
+)
 from sonomics.data.manifest import Cohort, Problem, case_spacing
 
 
@@ -117,6 +123,13 @@ def validate_case(case_id: str, row, min_roi: int, mask_label: int | None,
                     case_id, field, "warning",
                     f"mask holds {len(values)} values ({shown}); every non-zero pixel is "
                     "ROI — set data.mask_label to use one label only"))
+        orientation = exif_orientation(row["image"])
+        if orientation != 1 and exif_orientation(row[field]) == 1:
+            problems.append(Problem(
+                case_id, field, "warning",
+                f"the image is rotated or flipped for display (EXIF orientation "
+                f"{orientation}) but the mask has no such tag: check that the mask was drawn "
+                "on the displayed image, not on the stored pixels"))
         if field == "mask":
             geometry = CaseGeometry(image.shape, area, components, image.spacing,
                                     image.spacing_source, image_hash(image.array))

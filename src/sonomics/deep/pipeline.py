@@ -47,6 +47,7 @@ from sonomics.deep.train import (
 )
 from sonomics.evaluation.metrics import performance_rows, youden_threshold
 from sonomics.evaluation.tables import rows_by_set
+from sonomics.io import csv_text
 from sonomics.rundir import RunDir
 
 log = logging.getLogger(__name__)
@@ -172,7 +173,7 @@ def run_deep(cases: pd.DataFrame, cfg: StudyConfig, out_dir: str | Path, *,
     if random_names:
         note += "\n\n" + RANDOM_INIT_NOTE.format(names=", ".join(random_names))
     run.write_table(table5, "table5_deep", title="Table 5. Deep learning models", note=note)
-    run.write_text(run.table_path("deep_scores"), scores.to_csv())
+    run.write_text(run.table_path("deep_scores"), csv_text(scores))
     if crop_set.failures:
         run.write_table(pd.DataFrame(crop_set.failures), "deep_failures")
 
@@ -185,7 +186,7 @@ def run_deep(cases: pd.DataFrame, cfg: StudyConfig, out_dir: str | Path, *,
                                        prefix=f"deep_{chosen}", random_state=cfg.seed)
     timings["features_seconds"] = time.perf_counter() - tic
     run.write_features(features, run.deep_features)
-    run.write_text(run.table_path("deep_features"), features.to_csv())
+    run.write_text(run.table_path("deep_features"), csv_text(features))
     oof_folds = None
     if cfg.fusion.deep_input == "oof_score":
         from sonomics.deep.oof import out_of_fold_scores

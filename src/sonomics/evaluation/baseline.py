@@ -23,6 +23,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from sonomics.evaluation.metrics import format_p
+
 NORMALITY_ALPHA = 0.05
 LEVENE_ALPHA = 0.05
 
@@ -84,12 +86,12 @@ def table1(table: pd.DataFrame, subtype: str | None = "subtype") -> pd.DataFrame
     for cls in ("Benign", "Malignant"):
         part = table[names == cls]
         rows.append({"Class": cls, "Subtype": "All", "Number": len(part),
-                     "Percent": round(100 * len(part) / max(len(table), 1), 2)})
+                     "Percent": f"{100 * len(part) / max(len(table), 1):.1f}"})
         if subtype and subtype in table and part[subtype].notna().any():
             counts = part[subtype].fillna("unknown").value_counts()
             for name, n in counts.items():
                 rows.append({"Class": cls, "Subtype": str(name), "Number": int(n),
-                             "Percent": round(100 * n / max(len(part), 1), 2)})
+                             "Percent": f"{100 * n / max(len(part), 1):.1f}"})
     return pd.DataFrame(rows)
 
 
@@ -134,7 +136,7 @@ def table2(table: pd.DataFrame, by: pd.Series, group_names: list[str],
                 sel = np.ones(len(values), bool) if c == "All" else masks[c]
                 n_valid = int((values.notna().to_numpy() & sel).sum())
                 n = int(((values == lv).to_numpy() & sel).sum())
-                row[header[c]] = f"{n} ({100 * n / max(n_valid, 1):.2f})"
+                row[header[c]] = f"{n} ({100 * n / max(n_valid, 1):.1f})"
             row.update({"P": "", "Test": ""})
             rows.append(row)
         _missing_row(rows, var, values.isna().to_numpy(), columns, header, masks)
@@ -155,4 +157,4 @@ def _missing_row(rows, var, missing, columns, header, masks) -> None:
 def _p(p: float) -> str:
     if np.isnan(p):
         return "–"
-    return "<0.001" if p < 0.001 else f"{p:.3f}"
+    return format_p(p)

@@ -124,12 +124,37 @@ def delong_test(y: object, score_a: object, score_b: object) -> DeLongTest:
 
 def delong_matrix(y: object, scores: dict[str, object]) -> pd.DataFrame:
     """Symmetric matrix of paired DeLong p-values between every two models (diagonal 1)."""
-    names = list(scores)
+    return pairs_matrix(delong_pairs(y, scores), list(scores))
+
+
+def pairs_matrix(pairs: pd.DataFrame, names: list[str], column: str = "P") -> pd.DataFrame:
+    """The p-values of :func:`delong_pairs` as a symmetric matrix (diagonal 1)."""
     if len(names) < 2:
         raise ValueError(f"scores: need at least two models to compare, got {names}")
     mat = pd.DataFrame(np.ones((len(names), len(names))), index=names, columns=names)
+    for a, b, p in zip(pairs["Model A"], pairs["Model B"], pairs[column], strict=True):
+        mat.loc[a, b] = mat.loc[b, a] = p
+    return mat
+
+
+def delong_pairs(y: object, scores: dict[str, object]) -> pd.DataFrame:
+    """Every pair of models: AUCs, paired DeLong z, raw p and Holm-adjusted p.
+
+    Ten pairwise tests of five models need a multiplicity correction before any "better
+    than every other model" is claimed; Holm's step-down method controls the family-wise
+    error rate without assuming independence (statsmodels ``multipletests``).
+    """
+    from statsmodels.stats.multitest import multipletests
+
+    names = list(scores)
+    if len(names) < 2:
+        raise ValueError(f"scores: need at least two models to compare, got {names}")
+    rows = []
     for i, a in enumerate(names):
         for b in names[i + 1:]:
-            p = delong_test(y, scores[a], scores[b]).p
-            mat.loc[a, b] = mat.loc[b, a] = p
-    return mat
+            t = delong_test(y, scores[a], scores[b])
+            rows.append({"Model A": a, "Model B": b, "AUC A": t.auc_a, "AUC B": t.auc_b,
+                         "Z": t.z, "P": t.p})
+    frame = pd.DataFrame(rows, columns=["Model A", "Model B", "AUC A", "AUC B", "Z", "P"])
+    frame["P (Holm)"] = multipletests(frame["P"], method="holm")[1] if len(frame) else []
+    return frame

@@ -92,6 +92,11 @@ def binary_metrics(y: object, score: object, threshold: float) -> dict[str, floa
     }
 
 
+def format_p(p: float) -> str:
+    """A p-value as a reader expects it: ``< 0.001`` rather than ``0.000``, else 3 decimals."""
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
 def format_ci(lower: float, upper: float, digits: int = 3) -> str:
     """``"0.812 - 0.901"`` as the paper prints intervals (Table 3)."""
     return f"{lower:.{digits}f} - {upper:.{digits}f}"
@@ -117,20 +122,31 @@ def _row(label: str, y: object, score: object, threshold: float) -> dict[str, ob
 
 def performance_rows(
     name: str, y_train: object, s_train: object, y_test: object = None, s_test: object = None,
+    s_train_oof: object = None, label_apparent: bool = False,
 ) -> pd.DataFrame:
     """The paper's results rows ``<name>-training`` (and ``<name>-testing``).
 
-    The Youden cut-off is chosen on the training scores and applied unchanged
-    to the test scores. Columns: :data:`PERFORMANCE_COLUMNS`; the cut-off is
-    kept in ``df.attrs["threshold"]``. A :class:`DegenerateInputError` names the row
-    (``"XGBoost-training: scores are constant, ..."``).
+    The Youden cut-off is chosen on the training scores and applied unchanged to the test
+    scores. With ``s_train_oof`` (out-of-fold training scores) the cut-off is chosen on
+    those — on resubstitution scores of a model that fits its training set perfectly any
+    cut-off in a wide gap is "optimal" — and the training set gets two rows,
+    ``<name>-training (apparent)`` and ``<name>-training (out-of-fold)``, the honest one
+    (``label_apparent`` labels a lone training row *apparent* too).
+    Columns: :data:`PERFORMANCE_COLUMNS`; the cut-off is kept in ``df.attrs["threshold"]``.
+    A :class:`DegenerateInputError` names the row (``"XGBoost-training: scores are
+    constant, ..."``).
     """
     try:
-        threshold = youden_threshold(y_train, s_train)
+        threshold = youden_threshold(y_train, s_train if s_train_oof is None else s_train_oof)
     except DegenerateInputError as exc:
         raise DegenerateInputError(
             f"{name}-training: {str(exc).removeprefix('score: ')}") from None
-    rows = [_row(f"{name}-training", y_train, s_train, threshold)]
+    if s_train_oof is None:
+        suffix = " (apparent)" if label_apparent else ""
+        rows = [_row(f"{name}-training{suffix}", y_train, s_train, threshold)]
+    else:
+        rows = [_row(f"{name}-training (apparent)", y_train, s_train, threshold),
+                _row(f"{name}-training (out-of-fold)", y_train, s_train_oof, threshold)]
     if (y_test is None) != (s_test is None):
         raise ValueError(f"{name}: give both y_test and s_test, or neither")
     if y_test is not None:

@@ -75,7 +75,8 @@ def calibration_figure(curves: Scores, bins: int = 10, title: str = "Calibration
     for name, (y, prob) in curves.items():
         cc = calibration_curve(y, prob, bins=bins)
         try:
-            hl_text = f"HL p={hosmer_lemeshow(y, prob, groups=bins).p:.3f}"
+            hl_p = hosmer_lemeshow(y, prob, groups=bins).p
+            hl_text = f"HL p {'< 0.001' if hl_p < 0.001 else f'= {hl_p:.3f}'}"
         except DegenerateInputError:  # e.g. nearly all probabilities identical
             hl_text = "HL not computable"
         ax.plot(cc["mean_predicted"], cc["observed"], marker="o", ms=3,

@@ -36,11 +36,13 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.model_selection import GridSearchCV
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
+
+from sonomics.data.splits import groups_per_class, training_folds
 
 
 @dataclass(frozen=True)
@@ -143,22 +145,35 @@ def class_counts(y: Any, who: str) -> tuple[int, int]:
     return n_neg, n_pos
 
 
-def cv_fold_count(y: Any, cv_folds: int, who: str, stacklevel: int = 2) -> int:
+def cv_fold_count(y: Any, cv_folds: int, who: str, stacklevel: int = 2,
+                  groups: Any = None) -> int:
     """Folds for stratified CV: ``cv_folds``, reduced to the smallest class size (warned).
 
-    Raises ``ValueError`` when a class has fewer than 2 cases (no CV is possible).
-    ``stacklevel`` points the warning at the user's call.
+    With ``groups`` the size of a class is its number of groups (patients), since grouped
+    folds move whole groups. Raises ``ValueError`` when a class has fewer than 2 (no CV is
+    possible). ``stacklevel`` points the warning at the user's call.
     """
     n_min = min(class_counts(y, who))
+    unit = "cases"
+    if groups is not None:
+        n_min, unit = min(groups_per_class(y, groups)), "patients (groups)"
     if n_min < 2:
-        raise ValueError(f"{who}: need at least 2 cases of each class for cross-validation, "
+        raise ValueError(f"{who}: need at least 2 {unit} of each class for cross-validation, "
                          f"the smallest class has {n_min}")
     folds = min(cv_folds, n_min)
     if folds < cv_folds:
         warnings.warn(f"cv_folds: {cv_folds}-fold cross-validation reduced to {folds} folds: "
-                      f"the smallest class has only {n_min} training cases",
+                      f"the smallest class has only {n_min} training {unit}",
                       FoldsReducedWarning, stacklevel=stacklevel)
     return folds
+
+
+def selection_fit_params(selection: BaseEstimator | None, groups: Any) -> dict[str, Any]:
+    """Fit parameters that hand the groups to the selection's own CV (LASSO's lambda)."""
+    if selection is None or groups is None:
+        return {}
+    steps = dict(getattr(selection, "steps", []))
+    return {"select__lasso__groups": np.asarray(groups)} if "lasso" in steps else {}
 
 
 def _fit_inner_calibration(clf: BaseEstimator, y: Any, folds: int, name: str) -> None:
@@ -189,6 +204,7 @@ def fit_classifier(
     random_state: int = 42,
     memory: Any = None,
     n_jobs: int | None = None,
+    groups: Any = None,
 ) -> GridSearchCV:
     """Grid-search one registered classifier on training data (selection inside each fold).
 
@@ -203,13 +219,17 @@ def fit_classifier(
     all of ``X`` with the grid point of best median fold AUC; ``cv_auc_``
     (mean fold AUC of that point) is attached to it.
 
+    ``groups`` (patient joined with near-duplicate group, one per row): the folds keep
+    each group on one side and the LASSO's own CV is grouped the same way; without them
+    folds are of rows (independent cases only).
+
     Small training sets: the folds are reduced to the smallest class size (with a
     :class:`FoldsReducedWarning`) and the SVM's inner Platt-scaling CV to the
     smallest class of a fold's training part; one class only, or a class with
     fewer than 2 cases, raises ``ValueError`` naming the classifier.
     """
     clf = make_classifier(name, random_state)
-    folds = cv_fold_count(y, cv_folds, who=name, stacklevel=3)
+    folds = cv_fold_count(y, cv_folds, who=name, stacklevel=3, groups=groups)
     _fit_inner_calibration(clf, y, folds, name)
     steps: list[tuple[str, BaseEstimator]] = []
     if selection is not None:
@@ -221,9 +241,9 @@ def fit_classifier(
     pipe = Pipeline(steps, memory=memory)
     params = CLASSIFIERS[name].grid if grid is None else grid
     param_grid = {f"clf__{k}": list(v) for k, v in params.items()}
-    cv = StratifiedKFold(folds, shuffle=True, random_state=random_state)
+    cv = training_folds(folds, groups, random_state)
     search = GridSearchCV(pipe, param_grid or [{}], scoring="roc_auc", cv=cv,
                           refit=_best_median_index, n_jobs=n_jobs, error_score="raise")
-    search.fit(X, y)
+    search.fit(X, y, groups=groups, **selection_fit_params(selection, groups))
     search.cv_auc_ = float(search.cv_results_["mean_test_score"][search.best_index_])
     return search

@@ -17,19 +17,18 @@ scikit-learn transformer; an unseen test category is a clear error).
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from sonomics.config import ModelsConfig
 from sonomics.evaluation.metrics import format_ci
 from sonomics.models.family import FamilyResult, fit_family
+from sonomics.models.logistic import fit_logistic
 
 #: the level a missing categorical value becomes (a level of its own, learned like any other)
 MISSING_LEVEL = "missing"
@@ -162,28 +161,30 @@ class ClinicalEncoder(TransformerMixin, BaseEstimator):
 
 
 def _logit(y: np.ndarray, X: pd.DataFrame) -> tuple[pd.DataFrame, str]:
-    """OR, CI and p of each column of ``X`` in one logistic regression (intercept added)."""
-    note = ""
-    design = sm.add_constant(X, has_constant="add")
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            fit = sm.Logit(y, design).fit(disp=0, maxiter=200)
-            params, conf, pvalues = fit.params, fit.conf_int(), fit.pvalues
-        except (np.linalg.LinAlgError, ValueError) as exc:
-            nan = pd.Series(np.nan, index=design.columns)
-            params, pvalues = nan, nan
-            conf = pd.DataFrame({0: nan, 1: nan})
-            note = f"not estimable ({type(exc).__name__})"
-    if any("separation" in str(w.message).lower() for w in caught):
-        note = "quasi/perfect separation: OR unreliable"
+    """OR, CI and p of each column of ``X`` in one logistic regression (intercept added).
+
+    Separation (a level seen in one class only, a perfectly predicting variable) is
+    fitted with Firth's penalised likelihood and said in the note, instead of an OR of
+    0.000 with CI 0-inf.
+    """
+    try:
+        with np.errstate(over="ignore"):
+            fit = fit_logistic(X, y, list(X.columns))
+        params, conf, pvalues = fit.params, fit.conf_int(), fit.pvalues
+        note = "; ".join(fit.notes)
+    except (np.linalg.LinAlgError, ValueError) as exc:
+        nan = pd.Series(np.nan, index=["const", *X.columns])
+        params, pvalues = nan, nan
+        conf = pd.DataFrame({0: nan, 1: nan})
+        note = f"not estimable ({type(exc).__name__})"
     cols = list(X.columns)
-    res = pd.DataFrame({
-        "OR": np.exp(params[cols].to_numpy(dtype=float)),
-        "lower": np.exp(conf.loc[cols, 0].to_numpy(dtype=float)),
-        "upper": np.exp(conf.loc[cols, 1].to_numpy(dtype=float)),
-        "p": pvalues[cols].to_numpy(dtype=float),
-    }, index=cols)
+    with np.errstate(over="ignore"):
+        res = pd.DataFrame({
+            "OR": np.exp(params[cols].to_numpy(dtype=float)),
+            "lower": np.exp(conf.loc[cols, 0].to_numpy(dtype=float)),
+            "upper": np.exp(conf.loc[cols, 1].to_numpy(dtype=float)),
+            "p": pvalues[cols].to_numpy(dtype=float),
+        }, index=cols)
     return res, note
 
 
@@ -295,6 +296,7 @@ def clinical_model(
     reference: dict[str, Any] | None = None,
     grids: dict[str, dict[str, list[Any]]] | None = None,
     random_state: int = 42,
+    groups: Any = None,
 ) -> tuple[ClinicalAnalysis, FamilyResult]:
     """Select the clinical factors on training data and fit the seven classifiers (Table 3).
 
@@ -315,5 +317,5 @@ def clinical_model(
         X_test = analysis.encoder.transform(test)[analysis.selected_columns]
     family = fit_family(X_train, y_train, X_test, y_test, family="Clinical",
                         classifiers=cfg.classifiers, grids=grids, cv_folds=cfg.cv_folds,
-                        random_state=random_state)
+                        random_state=random_state, groups=groups)
     return analysis, family

@@ -31,16 +31,19 @@ __all__ = ["BIRADS_SCORES", "SHAPE_PREFIX", "birads_score", "fit_birads", "fit_s
 #: (datasets that do not subdivide it) sits in the middle of 4a-4c.
 BIRADS_SCORES: dict[str, float] = {
     "0": math.nan, "1": 1.0, "2": 2.0, "3": 3.0, "4a": 4.0, "4": 4.33, "4b": 4.33,
-    "4c": 4.67, "5": 5.0, "6": 6.0,
+    "4c": 4.67, "5": 5.0, "6": math.nan,
 }
+#: BI-RADS 6 means "biopsy-proven malignancy": as a comparator score it would leak the label
+KNOWN_CANCER = "6"
 SHAPE_PREFIX = "original_shape2D_"
 
 
 def birads_score(value: object) -> float:
     """The ordinal score of one BI-RADS entry (``"4B"``, ``4``, ``"BI-RADS 4a"``), NaN if none.
 
-    Category 0 (incomplete) and 6 (known cancer) carry no diagnostic ranking of an unknown
-    lesion; 0 maps to NaN, 6 is kept (it is what the radiologist recorded).
+    Category 0 (incomplete) and 6 (known, biopsy-proven cancer) carry no diagnostic ranking
+    of an unknown lesion: both map to NaN (a category 6 would hand the comparator the
+    label). :func:`is_known_cancer` tells which entries were category 6, to count them.
     """
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return math.nan
@@ -49,6 +52,13 @@ def birads_score(value: object) -> float:
     else:
         text = re.sub(r"^(bi-?rads)?\s*", "", str(value).strip().lower())
     return BIRADS_SCORES.get(text, math.nan)
+
+
+def is_known_cancer(value: object) -> bool:
+    """True for a BI-RADS 6 entry (removed from the comparator; see :func:`birads_score`)."""
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return not math.isnan(float(value)) and f"{float(value):g}" == KNOWN_CANCER
+    return re.sub(r"^(bi-?rads)?\s*", "", str(value).strip().lower()) == KNOWN_CANCER
 
 
 def fit_birads(score: np.ndarray | pd.DataFrame, y: np.ndarray) -> LogisticRegression:

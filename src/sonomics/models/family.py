@@ -27,8 +27,9 @@ import numpy as np
 import pandas as pd
 from joblib import Memory
 from sklearn.base import BaseEstimator
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.model_selection import cross_val_predict
 
+from sonomics.data.splits import groups_per_class, training_folds
 from sonomics.evaluation.metrics import performance_rows
 from sonomics.models.classifiers import (
     CLASSIFIERS,
@@ -36,6 +37,7 @@ from sonomics.models.classifiers import (
     class_counts,
     cv_fold_count,
     fit_classifier,
+    selection_fit_params,
 )
 
 #: errors of one classifier that leave the rest of the family running
@@ -75,14 +77,20 @@ def _names(items: list[str], limit: int = 5) -> str:
 
 
 def _check_inputs(X_train: Any, y_train: Any, X_test: Any, y_test: Any, family: str,
-                  cv_folds: int, with_selection: bool) -> None:
+                  cv_folds: int, with_selection: bool, groups: Any = None) -> None:
     """Data-level problems that would fail every classifier: raise one clear line."""
     if len(X_train) != len(np.asarray(y_train)):
         raise ValueError(f"{family}: {len(X_train)} training rows but "
                          f"{len(np.asarray(y_train))} labels")
     check_features(X_train, f"{family} training set")
     n_min = min(class_counts(y_train, f"{family} training set"))
-    folds = cv_fold_count(y_train, cv_folds, who=f"{family} training set", stacklevel=4)
+    if groups is not None:
+        if len(np.asarray(groups)) != len(X_train):
+            raise ValueError(f"{family}: {len(np.asarray(groups))} groups for "
+                             f"{len(X_train)} training rows")
+        n_min = min(groups_per_class(y_train, groups))
+    folds = cv_fold_count(y_train, cv_folds, who=f"{family} training set", stacklevel=4,
+                          groups=groups)
     if with_selection and n_min - -(-n_min // folds) < 2:
         raise ValueError(f"{family} training set: the smallest class has {n_min} cases; feature "
                          "selection inside the CV folds needs at least 3 of each class")
@@ -142,6 +150,7 @@ def fit_family(
     cv_folds: int = 5,
     random_state: int = 42,
     out_of_fold: bool = True,
+    groups: Any = None,
 ) -> FamilyResult:
     """Grid-search each classifier on the training set and evaluate on both sets.
 
@@ -157,13 +166,17 @@ def fit_family(
         random_state: seed of folds and models.
         out_of_fold: also compute out-of-fold training probabilities of the best
             classifier (``oof_proba``), e.g. the DLR score the nomogram needs.
+        groups: one per training row (patient joined with near-duplicate group): every
+            fold of the grid search, of the LASSO's CV and of the out-of-fold scores
+            keeps a group on one side. Without them rows are taken as independent.
 
     Returns:
         :class:`FamilyResult`; ``table`` holds rows ``<classifier>-training`` and
         ``<classifier>-testing`` with the paper's columns, cut-offs from training.
     """
     names = list(classifiers or CLASSIFIERS)
-    _check_inputs(X_train, y_train, X_test, y_test, family, cv_folds, selection is not None)
+    _check_inputs(X_train, y_train, X_test, y_test, family, cv_folds, selection is not None,
+                  groups)
     y_tr = np.asarray(y_train).astype(int)
     y_te = None if y_test is None else np.asarray(y_test).astype(int)
     models: dict[str, Any] = {}
@@ -181,7 +194,8 @@ def fit_family(
                     warnings.simplefilter("ignore", FoldsReducedWarning)  # warned once above
                     search = fit_classifier(name, X_train, y_tr, selection=selection,
                                             grid=(grids or {}).get(name), cv_folds=cv_folds,
-                                            random_state=random_state, memory=memory)
+                                            random_state=random_state, memory=memory,
+                                            groups=groups)
                 model = search.best_estimator_
                 model.memory = None  # the cache folder is temporary
                 p_train = positive_proba(model, X_train)
@@ -205,10 +219,12 @@ def fit_family(
         best = max(fitted, key=lambda n: (cv_auc[n], -fitted.index(n)))
         oof = None
         if out_of_fold:
-            cv = StratifiedKFold(min(cv_folds, int(np.bincount(y_tr).min())), shuffle=True,
-                                 random_state=random_state)
-            oof = cross_val_predict(models[best], X_train, y_tr, cv=cv,
-                                    method="predict_proba")[:, 1]
+            n_min = (min(groups_per_class(y_tr, groups)) if groups is not None
+                     else int(np.bincount(y_tr).min()))
+            cv = training_folds(min(cv_folds, n_min), groups, random_state)
+            oof = cross_val_predict(models[best], X_train, y_tr, cv=cv, groups=groups,
+                                    method="predict_proba",
+                                    params=selection_fit_params(selection, groups))[:, 1]
     table = pd.concat(rows, ignore_index=True)
     return FamilyResult(family=family, models=models, cv_auc=cv_auc, best_params=params,
                         train_proba=train_proba, test_proba=test_proba, table=table,
@@ -228,6 +244,7 @@ def feature_family(
     icc_threshold: float = 0.85,
     grids: dict[str, dict[str, list[Any]]] | None = None,
     random_state: int = 42,
+    groups: Any = None,
 ) -> FamilyResult:
     """A feature family with the paper's selection chain (Table 4 radiomics, Table 6 DLR).
 
@@ -244,4 +261,5 @@ def feature_family(
                                          random_state=random_state)
     return fit_family(X_train, y_train, X_test, y_test, family=family, selection=selection,
                       classifiers=models_cfg.classifiers, grids=grids,
-                      cv_folds=models_cfg.cv_folds, random_state=random_state)
+                      cv_folds=models_cfg.cv_folds, random_state=random_state,
+                      groups=groups)

@@ -27,10 +27,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from matplotlib.figure import Figure
 
 from sonomics.io import save_figure
+from sonomics.models.logistic import LogisticFit, fit_logistic
 
 
 def r_pretty(lo: float, hi: float, n: int = 5, min_n: int | None = None) -> np.ndarray:
@@ -227,15 +227,15 @@ def nomogram_design(factors: pd.DataFrame, dlr_score: pd.Series) -> pd.DataFrame
 
 
 def fit_nomogram(data: pd.DataFrame, y: Any, predictors: list[str], nint: int = 10
-                 ) -> tuple[Nomogram, Any]:
-    """Unpenalised logistic regression (as ``rms::lrm``) and its nomogram.
+                 ) -> tuple[Nomogram, LogisticFit]:
+    """Logistic regression (as ``rms::lrm``; Firth's penalised likelihood when the data
+    separate the classes, see :mod:`sonomics.models.logistic`) and its nomogram.
 
-    Returns ``(nomogram, statsmodels result)``.
+    Returns ``(nomogram, fit)``; ``fit.method`` and ``fit.notes`` say how it was fitted.
     """
     missing = [p for p in predictors if p not in data.columns]
     if missing:
         raise ValueError(f"predictors: column(s) {missing} not in the data")
-    X = sm.add_constant(data[predictors].astype(float), has_constant="add")
-    fit = sm.Logit(np.asarray(y).astype(int), X).fit(disp=0, maxiter=200)
+    fit = fit_logistic(data, y, predictors)
     coef = {p: float(fit.params[p]) for p in predictors}
     return Nomogram.from_model(float(fit.params["const"]), coef, data, nint), fit

@@ -9,7 +9,9 @@ keeps its cache entry; editing a pixel or a setting invalidates it.
 Each entry is written through :func:`sonomics.io.atomic_path` (temporary file +
 atomic rename), so a process killed at any moment (SIGKILL included) leaves
 either a complete entry or none: the cache is never corrupt, and a rerun
-computes only what is missing. A file that cannot be read is treated as a miss.
+computes only what is missing. A file that cannot be read, or whose content does not
+match the checksum stored with it (a value edited, rows cut), is treated as a miss:
+recomputed, and counted in ``FeatureCache.rejected``.
 
 Layout: ``ROOT/<key[:2]>/<key>.parquet`` with columns ``name`` (str),
 ``value`` (float64, features) and ``text`` (str, diagnostics), one row per name.
@@ -30,12 +32,21 @@ from sonomics.data.images import MASK_SEPARATOR
 from sonomics.io import atomic_path, sha256_file, stable_hash
 from sonomics.radiomics.extract import CaseResult, ExtractionTask
 
+CHECKSUM_KEY = b"sonomics_checksum"
+
+
+def _checksum(names: list[str], values: np.ndarray, texts: list[str | None]) -> str:
+    """SHA-256 of an entry's names, values (exact float64 bytes) and diagnostics."""
+    return stable_hash({"names": names, "values": np.asarray(values, dtype=np.float64),
+                        "texts": texts})
+
 
 class FeatureCache:
     """Per-case feature cache under ``root`` (created on first write)."""
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
+        self.rejected = 0  # entries whose content did not match their checksum
 
     def path_for(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}.parquet"
@@ -50,7 +61,11 @@ class FeatureCache:
             names = table.column("name").to_pylist()
             values = table.column("value").to_numpy(zero_copy_only=False)
             texts = table.column("text").to_pylist()
+            stored = (table.schema.metadata or {}).get(CHECKSUM_KEY, b"").decode()
         except Exception:  # noqa: BLE001 - any unreadable file is a miss, recomputed
+            return None
+        if stored != _checksum(names, values, texts):  # edited, truncated or foreign entry
+            self.rejected += 1
             return None
         features, diagnostics = {}, {}
         for name, value, text in zip(names, values.tolist(), texts, strict=True):
@@ -69,6 +84,9 @@ class FeatureCache:
                 np.fromiter(result.features.values(), float, n_feat), np.full(n_diag, np.nan)])),
             "text": pa.array([None] * n_feat + list(result.diagnostics.values()), pa.string()),
         })
+        names, values = table.column("name").to_pylist(), table.column("value").to_numpy()
+        checksum = _checksum(names, values, table.column("text").to_pylist())
+        table = table.replace_schema_metadata({CHECKSUM_KEY: checksum})
         path = self.path_for(key)
         with atomic_path(path) as tmp:
             pq.write_table(table, tmp)

@@ -35,7 +35,7 @@ import pandas as pd
 from sonomics.radiomics.cache import FeatureCache, task_key
 from sonomics.radiomics.extract import CaseResult, ExtractionTask, extract_case
 from sonomics.radiomics.params import extractor_version, params_digest
-from sonomics.system import available_cores
+from sonomics.system import available_cores, die_with_parent
 
 INDEX = ["case_id", "reader"]
 FAILURE_COLUMNS = ["case_id", "reader", "stage", "reason"]
@@ -51,6 +51,7 @@ class ExtractionResult:
         failures: case_id, reader, stage, reason of every excluded task.
         n_cached: tasks taken from the cache.
         n_computed: tasks extracted in this run (successes and failures).
+        n_rejected: cache entries whose content failed their checksum (recomputed).
     """
 
     features: pd.DataFrame
@@ -58,6 +59,7 @@ class ExtractionResult:
     failures: pd.DataFrame
     n_cached: int = 0
     n_computed: int = 0
+    n_rejected: int = 0
 
     def for_reader(self, reader: str = "reader1") -> pd.DataFrame:
         """Features of one reader, indexed by case_id."""
@@ -177,7 +179,9 @@ def run_extraction(
                 on_result(outcome.task, outcome.result, outcome.error)
             advance()
 
-    return _assemble(tasks, results, failures, n_cached, len(pending))
+    extraction = _assemble(tasks, results, failures, n_cached, len(pending))
+    extraction.n_rejected = cache.rejected if cache is not None else 0
+    return extraction
 
 
 def _check_unique(tasks: Sequence[ExtractionTask]) -> None:
@@ -213,7 +217,8 @@ def _run_pool(tasks: Sequence[ExtractionTask], params: dict[str, Any], sigma_in_
     queue = list(reversed(tasks))
     broken: list[ExtractionTask] = []
     pool_broken = False
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx,
+                             initializer=die_with_parent) as pool:
         running: dict[Future, ExtractionTask] = {}
 
         def fill() -> bool:
@@ -250,7 +255,8 @@ def _run_pool(tasks: Sequence[ExtractionTask], params: dict[str, Any], sigma_in_
 def _run_isolated(task: ExtractionTask, params: dict[str, Any], sigma_in_pixels: bool,
                   ctx: Any) -> _Outcome:
     """Run one task alone in a fresh worker; a dead worker is this task's failure."""
-    with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
+    with ProcessPoolExecutor(max_workers=1, mp_context=ctx,
+                             initializer=die_with_parent) as pool:
         try:
             result, error = pool.submit(_extract_task, task, params, sigma_in_pixels,
                                         True).result()

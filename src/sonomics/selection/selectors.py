@@ -22,8 +22,9 @@ from scipy import stats
 from sklearn.base import BaseEstimator
 from sklearn.feature_selection import SelectorMixin
 from sklearn.linear_model import LassoCV, lasso_path
-from sklearn.model_selection import StratifiedKFold
 from sklearn.utils.validation import check_is_fitted, validate_data
+
+from sonomics.data.splits import groups_per_class, training_folds
 
 __all__ = [
     "CorrelationFilter",
@@ -303,19 +304,26 @@ class LassoSelector(_Selector):
         self.random_state = random_state
         self.max_iter = max_iter
 
-    def fit(self, X, y):
-        """Fit the CV LASSO path and keep the features with non-zero coefficients."""
+    def fit(self, X, y, groups=None):
+        """Fit the CV LASSO path and keep the features with non-zero coefficients.
+
+        ``groups`` (one per row: patient joined with near-duplicate group) keep each group
+        in one fold, so lambda is not chosen on copies of the fitted images.
+        """
         X, y = self._validate(X, y)
         codes = _encoded_y(y, "LassoSelector")
         y = codes.astype(float)
-        folds = int(min(self.cv, np.bincount(codes).min()))
+        n_min = (min(groups_per_class(codes, groups)) if groups is not None
+                 else np.bincount(codes).min())
+        folds = int(min(self.cv, n_min))
         if folds < 2:
-            raise ValueError("LassoSelector: need at least 2 cases of each class for the CV")
-        splitter = StratifiedKFold(folds, shuffle=True, random_state=self.random_state)
+            raise ValueError("LassoSelector: need at least 2 cases (patients) of each class "
+                             "for the CV")
+        splitter = training_folds(folds, groups, self.random_state)
         alphas = self._alpha_grid(X, y)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # convergence chatter on tiny folds
-            model = LassoCV(alphas=alphas, cv=list(splitter.split(X, codes)),
+            model = LassoCV(alphas=alphas, cv=list(splitter.split(X, codes, groups)),
                             max_iter=self.max_iter, random_state=self.random_state)
             model.fit(X, y)
             # lasso_path fits no intercept: centre X and y as LassoCV does internally

@@ -11,7 +11,8 @@ from sonomics.study.context import StudyContext
 
 
 def training_cutoffs(ctx: StudyContext) -> dict[str, float]:
-    """Youden cut-off of each model on its TRAINING predictions (applied unchanged later)."""
+    """Youden cut-off of each model on its TRAINING predictions — the out-of-fold ones
+    where the model has them, as in Table 7 — applied unchanged to new patients."""
     from sonomics.evaluation.metrics import youden_threshold
 
     cutoffs = {}
@@ -19,8 +20,9 @@ def training_cutoffs(ctx: StudyContext) -> dict[str, float]:
         p = ctx.run.predictions(model)
         if p is not None:
             train = p[p["split"] == "train"]
-            cutoffs[str(model)] = float(youden_threshold(train["label"].astype(int),
-                                                         train["prob"]))
+            oof = train.get("oof")
+            score = oof if oof is not None and oof.notna().all() else train["prob"]
+            cutoffs[str(model)] = float(youden_threshold(train["label"].astype(int), score))
     return cutoffs
 
 
@@ -58,4 +60,5 @@ def bundle(ctx: StudyContext) -> None:
 BUNDLE = Stage("bundle", bundle, "Prediction bundle",
                needs=("clinical", "radiomics", "radiomics_model", "deep", "fusion",
                       "nomogram"),
+               settings=lambda ctx: ctx.config.predict.model_dump(mode="json"),
                writes=("bundle/*",))

@@ -9,6 +9,7 @@ unchanged by the nomogram stage and by ``sonomics predict``.
 
 from __future__ import annotations
 
+import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from sonomics.pipeline import Stage, StageSkipped
@@ -30,13 +31,26 @@ def clinical(ctx: StudyContext) -> None:
     train, test = cases[(split == "train").to_numpy()], cases[(split == "test").to_numpy()]
     imputer = ClinicalImputer(cont, cat).fit(train)
     design_train, design_test = imputer.transform(train), imputer.transform(test)
+    others = cases[(split != "train").to_numpy()]
+    not_scored = unseen_levels(design_train, imputer.transform(others), cat)
+    if not_scored:  # those cases lose their clinical score, not everyone
+        test = test.drop(index=list(not_scored), errors="ignore")
+        design_test = design_test.drop(index=list(not_scored), errors="ignore")
+        ctx.console.print(f"  [yellow]{len(not_scored)} test case(s) not scored by the "
+                          "clinical model[/yellow] (a level unseen in training; "
+                          "tables/clinical_not_scored.csv)")
+        ctx.run.write_table(pd.DataFrame({"case_id": list(not_scored),
+                                          "reason": list(not_scored.values())}),
+                            "clinical_not_scored",
+                            title="Cases the clinical model and the nomogram cannot score")
     reference = {c: str(design_train[c].mode().iloc[0]) for c in cat}
     y = ctx.labels()
     try:
         analysis, fam = clinical_model(design_train, y.loc[train.index], design_test,
                                        y.loc[test.index], continuous=cont, categorical=cat,
                                        cfg=cfg.models, reference=reference,
-                                       random_state=cfg.seed)
+                                       random_state=cfg.seed,
+                                       groups=ctx.groups().loc[train.index].to_numpy())
     except ValueError as exc:
         raise StageSkipped(f"clinical model not built: {exc}") from None
     ctx.run.write_table(
@@ -59,7 +73,22 @@ def clinical(ctx: StudyContext) -> None:
                         {"best": fam.best, "selected_variables": analysis.selected_variables,
                          "selected_columns": analysis.selected_columns,
                          "impute": imputer.fill_, "reference": reference,
+                         "not_scored": not_scored,
                          "continuous": cont, "categorical": cat, "cv_auc": fam.cv_auc})
+
+
+def unseen_levels(train: pd.DataFrame, other: pd.DataFrame, categorical: list[str]
+                  ) -> dict[str, str]:
+    """case_id -> why the clinical model cannot score it: a categorical level (after
+    imputation) that no training case has, so it has no coefficient."""
+    reasons: dict[str, str] = {}
+    for col in categorical:
+        levels = set(train[col].astype(str))
+        for cid, value in other[col].astype(str).items():
+            if value not in levels:
+                reasons.setdefault(str(cid), f"case {cid}, field '{col}': level {value!r} "
+                                             "not seen in training")
+    return reasons
 
 
 def _settings(ctx: StudyContext) -> object:
@@ -70,7 +99,8 @@ def _settings(ctx: StudyContext) -> object:
 CLINICAL = Stage(
     "clinical", clinical, "Clinical model (Table 3)", needs=("split",), settings=_settings,
     writes=("tables/supp_table1_clinical_lr.*", "tables/table3_clinical_models.*",
-            "figures/roc_clinical.png", "predictions/clinical.csv", "models/clinical.*"),
+            "figures/roc_clinical.png", "predictions/clinical.csv", "models/clinical.*",
+            "tables/clinical_not_scored.*"),
     outline=Section("Clinical model", (
         table("supp_table1_clinical_lr", "Supplementary Table 1. Univariable and "
                                          "multivariable logistic regression"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from sonomics.evaluation.tables import rows_by_set
@@ -17,25 +18,44 @@ from sonomics.study.families import feature_sets
 from sonomics.study.outline import Section, figure, table
 
 
-def _birads_scores(ctx: StudyContext, column: str) -> pd.Series | str:
-    """BI-RADS ordinal scores by case id, or the reason there are none."""
+def _birads_scores(ctx: StudyContext, column: str) -> tuple[pd.Series, int] | str:
+    """BI-RADS ordinal scores by case id and the number of category-6 entries removed,
+    or the reason there are none."""
     from sonomics.data.manifest import read_table
-    from sonomics.models.comparators import birads_score
+    from sonomics.models.comparators import birads_score, is_known_cancer
 
     source = ctx.cohort().source
     raw = read_table(source) if source is not None else pd.DataFrame()
     if column not in raw.columns:
         return f"the manifest has no BI-RADS column {column!r} (comparators.birads)"
     ids = raw[ctx.config.data.case_id].astype(str).str.strip()
-    scores = pd.Series([birads_score(v) for v in raw[column]], index=ids, dtype=float)
-    return scores[~scores.index.duplicated(keep=False)]  # duplicated ids are excluded cases
+    keep = ~ids.duplicated(keep=False).to_numpy()  # duplicated ids are excluded cases
+    scores = pd.Series([birads_score(v) for v in raw[column]], index=ids, dtype=float)[keep]
+    usable = ids[keep].isin(ctx.cohort().usable().index).to_numpy()
+    known = int(sum(is_known_cancer(v) for v, u in zip(raw[column][keep], usable,
+                                                        strict=True) if u))
+    return scores, known
 
 
-def _predictions(model, X_tr: pd.DataFrame, X_te: pd.DataFrame, y: pd.Series,
-                 split: pd.Series) -> pd.DataFrame:
+def _predictions(ctx: StudyContext, model, X_tr: pd.DataFrame, X_te: pd.DataFrame
+                 ) -> pd.DataFrame:
+    """Training rows (with out-of-fold scores from patient-grouped folds) and test rows."""
+    from sklearn.base import clone
+    from sklearn.model_selection import cross_val_predict
+
+    from sonomics.data.splits import groups_per_class, training_folds
+
+    y, split = ctx.labels(), ctx.cases()[1]
+    groups = ctx.groups().loc[X_tr.index].to_numpy()
+    y_tr = y.loc[X_tr.index].to_numpy()
+    folds = training_folds(min(5, min(groups_per_class(y_tr, groups))), groups,
+                           ctx.config.seed)
+    oof = cross_val_predict(clone(model), X_tr, y_tr, cv=folds, groups=groups,
+                            method="predict_proba")[:, 1]
     parts = [pd.DataFrame({"split": split.loc[X.index], "label": y.loc[X.index],
                            "prob": positive_proba(model, X)}, index=X.index)
              for X in (X_tr, X_te) if len(X)]
+    parts[0]["oof"] = oof
     return pd.concat(parts)
 
 
@@ -50,20 +70,25 @@ def comparators(ctx: StudyContext) -> None:
     meta: dict[str, Any] = {}
     reasons: list[str] = []
     if cfg.comparators.birads:
-        scores = _birads_scores(ctx, cfg.comparators.birads)
-        if isinstance(scores, str):
-            reasons.append(scores)
+        found = _birads_scores(ctx, cfg.comparators.birads)
+        if isinstance(found, str):
+            reasons.append(found)
         else:
+            scores, known_cancer = found
             X = scores.reindex(cases.index).to_frame("birads_score").dropna()
             X_tr, X_te = X[split.loc[X.index] == "train"], X[split.loc[X.index] == "test"]
             if y.loc[X_tr.index].nunique() < 2:
                 reasons.append("BI-RADS: training cases with a category hold one class only")
+            elif X_tr["birads_score"].nunique() < 2 or X_te["birads_score"].nunique() < 2:
+                reasons.append("BI-RADS: one category only in the training or the test set, "
+                               "so it ranks nothing (comparator not fitted)")
             else:
                 objects[Model.BIRADS] = fit_birads(X_tr, y.loc[X_tr.index].to_numpy())
                 ctx.run.save_predictions(Model.BIRADS, _predictions(
-                    objects[Model.BIRADS], X_tr, X_te, y, split))
+                    ctx, objects[Model.BIRADS], X_tr, X_te))
                 meta[Model.BIRADS] = {"column": cfg.comparators.birads,
-                                      "cases_without_category": int(len(cases) - len(X))}
+                                      "cases_without_category": int(len(cases) - len(X)),
+                                      "birads6_removed": known_cancer}
     if cfg.comparators.shape_only:
         features = ctx.run.features(ctx.run.radiomics_features)
         cols = shape_columns(features.columns) if features is not None else []
@@ -73,7 +98,7 @@ def comparators(ctx: StudyContext) -> None:
             X_tr, X_te, _, _ = feature_sets(ctx, features[cols])
             objects[Model.SHAPE] = fit_shape_only(X_tr, y.loc[X_tr.index].to_numpy(), cfg.seed)
             ctx.run.save_predictions(Model.SHAPE, _predictions(
-                objects[Model.SHAPE], X_tr, X_te, y, split))
+                ctx, objects[Model.SHAPE], X_tr, X_te))
             meta[Model.SHAPE] = {"features": list(X_tr.columns)}
     if not objects:
         raise StageSkipped("; ".join(reasons) or "no comparator requested")
@@ -86,6 +111,7 @@ def comparators(ctx: StudyContext) -> None:
 def _delong_row(model: str, comparator: str, te: pd.DataFrame, f: pd.DataFrame) -> dict:
     from sonomics.evaluation._checks import DegenerateInputError
     from sonomics.evaluation.delong import delong_test
+    from sonomics.evaluation.metrics import format_p
 
     ids = te.index.intersection(f.index[f["split"] == "test"])
     row = {"Model": model, "Comparator": comparator, "Test cases": len(ids)}
@@ -96,11 +122,35 @@ def _delong_row(model: str, comparator: str, te: pd.DataFrame, f: pd.DataFrame) 
         return {**row, "AUC model": "–", "AUC comparator": "–", "Z": "–",
                 "P": f"not computable: {exc}"}
     return {**row, "AUC model": f"{t.auc_a:.3f}", "AUC comparator": f"{t.auc_b:.3f}",
-            "Z": f"{t.z:.3f}", "P": f"{t.p:.3f}"}
+            "Z": f"{t.z:.3f}", "P": format_p(t.p), "_p": t.p}
+
+
+def _holm(p: pd.Series) -> list[str]:
+    """Holm-adjusted p-values of the computable tests ("–" where a test was not)."""
+    from statsmodels.stats.multitest import multipletests
+
+    from sonomics.evaluation.metrics import format_p
+
+    values = pd.to_numeric(p, errors="coerce")
+    ok = values.notna().to_numpy()
+    out = ["–"] * len(values)
+    if ok.any():
+        for i, q in zip(np.flatnonzero(ok), multipletests(values[ok], method="holm")[1],
+                        strict=True):
+            out[i] = format_p(q)
+    return out
+
+
+def _birads6_note(ctx: StudyContext) -> str:
+    meta = (ctx.run.meta("comparators") or {}).get(str(Model.BIRADS), {})
+    n = meta.get("birads6_removed", 0)
+    return (f"{n} case(s) of category 6, biopsy-proven cancer, removed: it would leak the "
+            "label")
 
 
 def comparator_tables(ctx: StudyContext, frames: dict[str, pd.DataFrame]) -> None:
     """Table 8: comparators beside the study's models, each DeLong-tested on shared test cases."""
+    from sonomics.evaluation._checks import DegenerateInputError
     from sonomics.evaluation.metrics import performance_rows
     from sonomics.evaluation.plots import roc_figure
 
@@ -110,22 +160,35 @@ def comparator_tables(ctx: StudyContext, frames: dict[str, pd.DataFrame]) -> Non
     rows, tests, curves = [], [], {}
     for name, c in comps.items():
         tr, te = c[c["split"] == "train"], c[c["split"] == "test"]
-        rows.append(performance_rows(name, tr["label"].astype(int), tr["prob"],
-                                     te["label"].astype(int), te["prob"]))
+        oof = tr["oof"] if "oof" in tr and tr["oof"].notna().all() else None
+        try:
+            rows.append(performance_rows(name, tr["label"].astype(int), tr["prob"],
+                                         te["label"].astype(int), te["prob"],
+                                         s_train_oof=oof, label_apparent=True))
+        except DegenerateInputError as exc:  # a degenerate comparator is reported, not fatal
+            ctx.console.print(f"  [yellow]comparator {name} not evaluated:[/yellow] {exc}")
+            continue
         curves[name] = (te["label"].astype(int).to_numpy(), te["prob"].to_numpy())
         tests.extend(_delong_row(model, name, te, f) for model, f in frames.items())
+    if not rows:
+        return
     ctx.run.write_table(
         rows_by_set(pd.concat(rows, ignore_index=True)), "table8_comparators",
         title="Table 8. Comparator models (not part of the nomogram)",
         note="BI-RADS: the radiologist's assessment category as an ordinal score (a "
              "univariable logistic regression on training cases; its AUC is the category's "
-             "own). Shape only: the 2D shape features of the reader-1 mask (nine with "
-             "pyradiomics shape2D). Cut-offs chosen on the training set. Each comparator is "
-             "scored on the cases it covers.")
-    ctx.run.write_table(pd.DataFrame(tests), "delong_comparators",
+             f"own); categories 0 and 6 carry no score ({_birads6_note(ctx)}). Shape only: "
+             "the 2D shape features of the reader-1 mask (nine with "
+             "pyradiomics shape2D). Cut-offs chosen on the out-of-fold training scores "
+             "(patient-grouped folds). Each comparator is scored on the cases it covers.")
+    tests = pd.DataFrame(tests)
+    tests["P (Holm)"] = _holm(tests.pop("_p") if "_p" in tests
+                              else pd.Series(np.nan, index=tests.index))
+    ctx.run.write_table(tests, "delong_comparators",
                         title="DeLong tests, each model against each comparator (testing set)",
                         note="Z > 0: the model has the larger AUC. Paired on the test cases "
-                             "both scored.")
+                             f"both scored. {len(tests)} tests: read conclusions from the "
+                             "Holm-adjusted p-values.")
     for model, f in frames.items():
         te = f[f["split"] == "test"]
         curves[model] = (te["label"].astype(int).to_numpy(), te["prob"].to_numpy())

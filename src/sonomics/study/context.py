@@ -10,6 +10,7 @@ from rich.console import Console
 from sonomics.config import StudyConfig
 from sonomics.data.images import MASK_SEPARATOR
 from sonomics.data.manifest import COHORT, Cohort, load_cohort
+from sonomics.data.splits import case_groups
 from sonomics.data.validation import validate_cohort
 from sonomics.rundir import RunDir
 
@@ -41,6 +42,11 @@ class StudyContext:
 
     def labels(self) -> pd.Series:
         return self.cohort().usable()["label"].astype(int)
+
+    def groups(self) -> pd.Series:
+        """case_id -> the group every split inside the training set keeps together
+        (patient joined with near-duplicate group)."""
+        return case_groups(self.cohort().usable())
 
     def image_files(self) -> list[Path]:
         """Images and masks of the usable cases: the files whose content stages depend on."""

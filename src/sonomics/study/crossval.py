@@ -89,7 +89,9 @@ def fold_config(cfg: StudyConfig, manifest: Path, out: Path) -> StudyConfig:
     return fold
 
 
-def _share_feature_cache(main_out: Path, fold_out: Path) -> None:
+def share_feature_cache(main_out: Path, fold_out: Path) -> None:
+    """Point a sub-run's handcrafted-feature cache at the main run's (content-keyed, so an
+    entry is the same value whichever study reads it)."""
     shared = RunDir(main_out).cache / "radiomics"
     shared.mkdir(parents=True, exist_ok=True)
     link = RunDir(fold_out).cache / "radiomics"
@@ -132,7 +134,7 @@ def run_cross_validation(cfg: StudyConfig, column: str, console: Console | None 
     for i, fold in enumerate(chosen, 1):
         run = out / f"fold-{fold}"
         console.rule(f"fold {fold} ({i}/{len(chosen)}): test = {column} {fold}")
-        _share_feature_cache(Path(cfg.out), run)
+        share_feature_cache(Path(cfg.out), run)
         Study(fold_config(cfg, manifests[fold], run), console=console).run()
         result = _test_aucs(run)
         aucs[fold] = {m: a for m, (a, _) in result.items()}

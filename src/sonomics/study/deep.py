@@ -19,9 +19,13 @@ from sonomics.study.outline import Section, figure, table
 
 
 def deep_cases(ctx: StudyContext) -> pd.DataFrame:
-    """The case table the CNNs train on: the study's usable cases and its split."""
+    """The case table the CNNs train on: the study's usable cases and its split.
+
+    ``patient_id`` carries the inner-split group (patient joined with near-duplicate
+    group), so the validation carve-out and the out-of-fold folds keep copies together.
+    """
     cases, split = ctx.cases()
-    frame = cases[["image", "mask", "label", "patient_id"]].assign(split=split)
+    frame = cases[["image", "mask", "label"]].assign(patient_id=ctx.groups(), split=split)
     frame["label"] = frame["label"].astype(int)
     return frame
 
@@ -30,16 +34,24 @@ def deep(ctx: StudyContext, *, progress: bool | None = None) -> None:
     from safetensors.torch import save_file
 
     from sonomics.deep.backbones import get_spec
+    from sonomics.deep.oof import OOF_SCORE
     from sonomics.deep.pipeline import run_deep
     from sonomics.io import atomic_path
 
     cfg = ctx.config
-    result = run_deep(deep_cases(ctx), cfg, ctx.run.root,
+    cases = deep_cases(ctx)
+    _announce_cost(ctx, int((cases["split"] == "train").sum()))
+    result = run_deep(cases, cfg, ctx.run.root,
                       progress=ctx.console.is_terminal if progress is None else progress)
     chosen, scores = result.chosen, result.scores
+    oof = pd.Series(np.nan, index=scores.index)
+    stacked = ctx.run.features(ctx.run.deep_oof_score)  # fusion.deep_input = oof_score
+    if stacked is not None:
+        train = scores.index[scores["split"] == "train"]
+        oof[train] = stacked[OOF_SCORE].reindex(train)
     ctx.run.save_predictions(Model.DEEP, pd.DataFrame(
         {"split": scores["split"], "label": scores["label"], "prob": scores[chosen],
-         "oof": np.nan}, index=scores.index))
+         "oof": oof}, index=scores.index))
     best = result.trained[chosen]
     ctx.run.save_fitted(Model.DEEP, {"pca": result.pca, "normaliser": best.normaliser},
                         {"backbone": chosen, "label": get_spec(chosen).label,
@@ -52,9 +64,31 @@ def deep(ctx: StudyContext, *, progress: bool | None = None) -> None:
     state = {k: v.detach().cpu().contiguous() for k, v in best.model.state_dict().items()}
     with atomic_path(ctx.run.cnn_weights) as tmp:
         save_file(state, str(tmp))
-    if result.random_init:
-        ctx.console.print("  [bold yellow]warning:[/bold yellow] backbones trained from RANDOM "
-                          "initialisation (no ImageNet weights found): not transfer learning")
+
+
+def _announce_cost(ctx: StudyContext, n_train: int) -> None:
+    """Print the stage's estimated time before it starts; on a CPU-only machine with the
+    paper's profile, say so and suggest the quick one (the profile is not changed)."""
+    import torch
+
+    from sonomics.deep.estimate import stage_estimate
+
+    deep = ctx.config.deep
+    extra = ctx.config.fusion.oof_folds if ctx.config.fusion.deep_input == "oof_score" else 0
+    seconds, how = stage_estimate(list(deep.backbones), n_train, deep.input_size,
+                                  deep.batch_size, deep.epochs, extra, deep.device)
+    ctx.console.print(f"  estimated CNN training time: at most {_duration(seconds)} ({how})")
+    if deep.profile == "paper" and not torch.cuda.is_available():
+        ctx.console.print("  [yellow]the paper profile on a CPU-only machine:[/yellow] "
+                          "consider `--profile quick` (one CNN at 128 px, few epochs)")
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def _settings(ctx: StudyContext) -> object:

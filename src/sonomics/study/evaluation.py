@@ -17,6 +17,7 @@ from sonomics.study.outline import Section, figure, table
 def _hosmer_lemeshow_row(name: str, side: str, y, prob) -> dict[str, str]:
     from sonomics.evaluation._checks import DegenerateInputError
     from sonomics.evaluation.calibration import hosmer_lemeshow
+    from sonomics.evaluation.metrics import format_p
 
     try:
         hl = hosmer_lemeshow(y, prob)
@@ -24,18 +25,12 @@ def _hosmer_lemeshow_row(name: str, side: str, y, prob) -> dict[str, str]:
         return {"Model": name, "Set": side, "HL statistic": "not computable", "df": "–",
                 "P": "–", "groups": str(exc)}
     return {"Model": name, "Set": side, "HL statistic": f"{hl.statistic:.3f}",
-            "df": str(hl.df), "P": f"{hl.p:.3f}", "groups": str(hl.groups)}
+            "df": str(hl.df), "P": format_p(hl.p), "groups": str(hl.groups)}
 
 
 def evaluation(ctx: StudyContext) -> None:
-    from sonomics.evaluation.delong import delong_matrix
     from sonomics.evaluation.metrics import performance_rows
-    from sonomics.evaluation.plots import (
-        calibration_figure,
-        decision_curve_figure,
-        delong_heatmap,
-        roc_figure,
-    )
+    from sonomics.evaluation.plots import calibration_figure, decision_curve_figure, roc_figure
 
     run = ctx.run
     preds = {m.label: p for m in PAPER_MODELS if (p := run.predictions(m)) is not None}
@@ -49,19 +44,30 @@ def evaluation(ctx: StudyContext) -> None:
     split, label = first["split"], first["label"].astype(int)
     is_tr, is_te = (split == "train").to_numpy(), (split == "test").to_numpy()
     rows, hl_rows = [], []
+    oof = {name: f["oof"].to_numpy(dtype=float)[is_tr] for name, f in frames.items()
+           if "oof" in f and f["oof"][is_tr].notna().all()}
     for name, f in frames.items():
         prob = f["prob"].to_numpy(dtype=float)
         rows.append(performance_rows(name, label[is_tr], prob[is_tr], label[is_te],
-                                     prob[is_te]))
+                                     prob[is_te], s_train_oof=oof.get(name),
+                                     label_apparent=True))
         for side, mask in (("training", is_tr), ("testing", is_te)):
             hl_rows.append(_hosmer_lemeshow_row(name, side, label[mask], prob[mask]))
     excluded = len(next(iter(preds.values()))) - len(common)
+    apparent_only = [n for n in frames if n not in oof]
     run.write_table(rows_by_set(pd.concat(rows, ignore_index=True)), "table7_all_models",
                     title="Table 7. Performance of all models",
                     note=f"Evaluated on the {len(common)} cases every model could score "
                          f"({int(is_tr.sum())} training, {int(is_te.sum())} testing"
-                         + (f"; {excluded} excluded" if excluded else "") + "). Cut-offs "
-                         "chosen on the training set. " + (ctx.note() or ""))
+                         + (f"; {excluded} excluded" if excluded else "") + "). Training "
+                         "rows: *apparent* = the model scoring the cases it was fitted on "
+                         "(optimistic); *out-of-fold* = each training case scored by a model "
+                         "fitted without its patient (grouped cross-validation), the honest "
+                         "training estimate. Cut-offs (Youden) chosen on the out-of-fold "
+                         "training scores where a model has them, else on the apparent ones"
+                         + (f" ({', '.join(apparent_only)})" if apparent_only else "")
+                         + ", and applied unchanged to the test set. " + (ctx.note() or ""))
+    _patient_ci_table(ctx, frames, oof, is_tr, is_te)
     run.write_table(pd.DataFrame(hl_rows), "hosmer_lemeshow",
                     title="Hosmer-Lemeshow tests (g = 10; df = groups formed - 2)")
     for side, mask, tag in (("training", is_tr, "train"), ("testing", is_te, "test")):
@@ -72,34 +78,88 @@ def evaluation(ctx: StudyContext) -> None:
                               path=run.figure(f"dca_{tag}"))
         calibration_figure(curves, title=f"Calibration, {side} set",
                            path=run.figure(f"calibration_{tag}"))
-        if len(curves) > 1:
-            pvals = delong_matrix(label[mask], {k: c[1] for k, c in curves.items()})
-            run.write_table(pvals.reset_index().rename(columns={"index": "Model"}),
-                            f"delong_{tag}", title=f"DeLong test p-values, {side} set")
-            delong_heatmap(pvals, title=f"DeLong test p-values, {side} set",
-                           path=run.figure(f"delong_{tag}"))
+    _delong_tables(ctx, label[is_te].to_numpy(),
+                   {k: f["prob"].to_numpy(dtype=float)[is_te] for k, f in frames.items()},
+                   "test", "testing set")
+    # the training comparison only on honest scores: apparent AUCs of 1.000 test nothing
+    _delong_tables(ctx, label[is_tr].to_numpy(), oof, "train",
+                   "training set, out-of-fold scores")
     comparator_tables(ctx, frames)
+
+
+def _patient_ci_table(ctx: StudyContext, frames: dict, oof: dict, is_tr, is_te) -> None:
+    """Table 7b: image-level (DeLong) and patient-level (bootstrap) AUC intervals, when
+    a set holds several images of one patient (then DeLong's interval is too narrow)."""
+    from sonomics.evaluation.clustered import patient_bootstrap_auc_ci
+    from sonomics.evaluation.delong import auc_delong
+    from sonomics.evaluation.metrics import format_ci
+
+    first = next(iter(frames.values()))
+    groups = ctx.groups().reindex(first.index)
+    label = first["label"].astype(int).to_numpy()
+    sets = [("testing", is_te, {k: f["prob"].to_numpy(float)[is_te] for k, f in
+                                 frames.items()}),
+            ("training (out-of-fold)", is_tr, oof)]
+    rows = []
+    for side, mask, scores in sets:
+        g = groups.to_numpy()[mask]
+        if len(set(g)) == len(g):
+            continue  # one image per patient: DeLong's interval is the patient-level one
+        for name, score in scores.items():
+            auc, lo, hi = auc_delong(label[mask], score)
+            _, blo, bhi = patient_bootstrap_auc_ci(label[mask], score, g,
+                                                   seed=ctx.config.seed)
+            rows.append({"Model": f"{name}-{side}", "Images": int(mask.sum()),
+                         "Patients": len(set(g)), "AUC": auc,
+                         "95% CI (DeLong, images)": format_ci(lo, hi),
+                         "95% CI (bootstrap, patients)": format_ci(blo, bhi)})
+    if rows:
+        ctx.run.write_table(pd.DataFrame(rows), "table7b_patient_ci",
+                            title="Table 7b. AUC with patient-level uncertainty",
+                            note="Several images of one patient are not independent: the "
+                                 "patient-level interval resamples whole patients (2,000 "
+                                 f"seeded bootstrap samples, seed {ctx.config.seed}); quote "
+                                 "it rather than the image-level DeLong interval.")
+
+
+def _delong_tables(ctx: StudyContext, y, scores: dict, tag: str, side: str) -> None:
+    """Pairwise DeLong tests (raw and Holm-adjusted p) and the p-value heat map."""
+    from sonomics.evaluation.delong import delong_pairs, pairs_matrix
+    from sonomics.evaluation.plots import delong_heatmap
+
+    if len(scores) < 2:
+        return
+    pairs = delong_pairs(y, scores)
+    ctx.run.write_table(pairs, f"delong_{tag}", title=f"DeLong tests, {side}",
+                        note=f"{len(pairs)} pairwise tests: read conclusions from the "
+                             "Holm-adjusted p-values (family-wise error 5%), not the raw ones.")
+    delong_heatmap(pairs_matrix(pairs, list(scores)), title=f"DeLong test p-values (raw), {side}",
+                   path=ctx.run.figure(f"delong_{tag}"))
 
 
 EVALUATION = Stage(
     "evaluation", evaluation,
     "Comparison of all models (Table 7, ROC, DCA, calibration, DeLong)",
     needs=("clinical", "radiomics_model", "deep", "fusion", "nomogram", "comparators"),
-    writes=("tables/table7_all_models.*", "tables/hosmer_lemeshow.*", "tables/delong_*",
+    writes=("tables/table7_all_models.*", "tables/table7b_patient_ci.*",
+            "tables/hosmer_lemeshow.*", "tables/delong_*",
             "tables/table8_comparators.*", "figures/roc_all_*.png", "figures/dca_*.png",
             "figures/calibration_*.png", "figures/delong_*.png",
             "figures/roc_comparators_test.png"),
     outline=Section("Comparison of all models", (
         table("table7_all_models", "Table 7. Performance of all models"),
+        table("table7b_patient_ci", "Table 7b. AUC with patient-level uncertainty"),
         figure("roc_all_train", "Figure 7A. ROC curves, training set"),
         figure("roc_all_test", "Figure 7B. ROC curves, testing set"),
         figure("dca_train", "Figure 8A. Decision curves, training set"),
         figure("dca_test", "Figure 8B. Decision curves, testing set"),
-        figure("delong_train", "Supplementary Figure 7A. DeLong test p-values, training set"),
+        figure("delong_train", "Supplementary Figure 7A. DeLong test p-values, training set "
+                               "(out-of-fold scores)"),
         figure("delong_test", "Supplementary Figure 7B. DeLong test p-values, testing set"),
         figure("calibration_train", "Supplementary Figure 8A. Calibration, training set"),
         figure("calibration_test", "Supplementary Figure 8B. Calibration, testing set"),
         table("hosmer_lemeshow", "Hosmer-Lemeshow tests"),
-        table("delong_train", "DeLong test p-values, training set"),
-        table("delong_test", "DeLong test p-values, testing set"),
+        table("delong_test", "DeLong tests, testing set (raw and Holm-adjusted p)"),
+        table("delong_train", "DeLong tests, training set, out-of-fold scores (raw and "
+                              "Holm-adjusted p)"),
     )))

@@ -50,7 +50,9 @@ def roc_of_family(ctx: StudyContext, fam, y_test: np.ndarray, name: str, title: 
 def cv_note(fam) -> str:
     cv = ", ".join(f"{k} {v:.3f}" for k, v in fam.cv_auc.items())
     return (f"Cut-offs chosen on the training set (Youden) and applied unchanged to the test "
-            f"set. Training 5-fold CV AUC: {cv}. Best by training CV AUC: **{fam.best}**.")
+            f"set. Training CV AUC (folds grouped by patient and near-duplicate group): {cv}. "
+            f"Best by training CV AUC: **{fam.best}** (the best of several on the same "
+            "folds: its CV AUC is optimistic; the test AUC is the estimate).")
 
 
 def _finite_columns(train: pd.DataFrame) -> list[str]:
@@ -108,7 +110,8 @@ def feature_family_stage(ctx: StudyContext, model: Model, frame: pd.DataFrame,
         fam = feature_family(X_tr, y_tr, X_te, y_te, family=model.label,
                              selection_cfg=cfg.selection, models_cfg=cfg.models,
                              icc_table=ctx.run.icc(),
-                             icc_threshold=cfg.radiomics.icc_threshold, random_state=cfg.seed)
+                             icc_threshold=cfg.radiomics.icc_threshold, random_state=cfg.seed,
+                             groups=ctx.groups().loc[X_tr.index].to_numpy())
     best = fam.models[fam.best]
     selected = _lasso_figures(ctx, best, lasso_prefix)
     ctx.run.write_table(fam.table, table_name, title=title,

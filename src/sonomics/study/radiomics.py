@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from sonomics.io import csv_text
 from sonomics.pipeline import Stage
 from sonomics.rundir import RunDir
 from sonomics.study.context import StudyContext
@@ -55,10 +56,10 @@ def write_extraction(run: RunDir, result, icc: pd.DataFrame) -> dict[str, Path]:
     features_csv = run.radiomics_features.with_suffix(".csv")
     return {
         "features": run.write_features(reader1, run.radiomics_features),
-        "features_csv": run.write_text(features_csv, reader1.to_csv()),
+        "features_csv": run.write_text(features_csv, csv_text(reader1)),
         "features_all": run.write_features(result.features, run.radiomics_all_ratings),
         "diagnostics": run.write_text(run.radiomics_diagnostics,
-                                      result.diagnostics.to_csv()),
+                                      csv_text(result.diagnostics)),
         "failures": run.write_table(result.failures, "radiomics_failures",
                                     title="Radiomics extraction failures",
                                     note="Each case listed here is excluded from the "

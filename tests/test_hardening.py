@@ -1,0 +1,94 @@
+"""Careless and hostile inputs end in a clear per-case message, never a traceback."""
+
+from __future__ import annotations
+
+import os
+
+import pandas as pd
+
+from _bad_inputs import good_files
+from sonomics.config import StudyConfig
+from sonomics.data.manifest import load_cohort
+from sonomics.data.validation import validate_cohort
+
+
+def _cohort(tmp_path, rows):
+    manifest = tmp_path / "m.csv"
+    pd.DataFrame(rows).to_csv(manifest, index=False)
+    return load_cohort(StudyConfig.from_dict({"data": {"manifest": str(manifest)}}))
+
+
+def test_ids_equal_but_for_spaces_are_duplicates_and_ids_equal_but_for_case_warn(tmp_path):
+    rows = [{"case_id": cid, **good_files(tmp_path, f"f{i}"), "label": lab}
+            for i, (cid, lab) in enumerate([("A1", "benign"), (" A1 ", "malignant"),
+                                            ("b1", "benign"), ("B1", "malignant")])]
+    cohort = _cohort(tmp_path, rows)
+    assert [(p.case_id, p.severity) for p in cohort.problems if "duplicate" in p.message] == [
+        ("A1", "error")]
+    case_warnings = {p.case_id for p in cohort.warnings if "upper/lower case" in p.message}
+    assert case_warnings == {"b1", "B1"}
+    assert {"b1", "B1"} <= set(cohort.usable().index)
+
+
+def test_a_symlink_loop_is_an_error_of_that_case_only(tmp_path):
+    loop = tmp_path / "loop.png"
+    os.symlink(loop, loop)  # points at itself
+    rows = [{"case_id": f"c{i}", **good_files(tmp_path, f"c{i}"),
+             "label": "benign" if i % 2 else "malignant"} for i in range(4)]
+    rows[0]["image"] = str(loop)
+    cohort = _cohort(tmp_path, rows)  # parsing the manifest does not raise
+    validate_cohort(cohort)
+    assert [p.case_id for p in cohort.errors] == ["c0"]
+    assert set(cohort.usable().index) == {"c1", "c2", "c3"}
+
+
+def test_a_grey_image_stored_as_rgb_or_palette_reads_its_grey_values_exactly(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from sonomics.data.images import read_image
+
+    grey = np.random.default_rng(0).integers(0, 256, (64, 80), dtype=np.uint8)
+    Image.fromarray(grey).save(tmp_path / "l.png")
+    Image.fromarray(np.stack([grey] * 3, axis=-1)).save(tmp_path / "rgb.png")
+    Image.fromarray(grey).convert("P").save(tmp_path / "p.png")
+    want = read_image(tmp_path / "l.png").array
+    for name in ("rgb.png", "p.png"):
+        np.testing.assert_array_equal(read_image(tmp_path / name).array, want, err_msg=name)
+    colour = np.stack([grey, grey // 2, 255 - grey], axis=-1)
+    Image.fromarray(colour).save(tmp_path / "c.png")
+    expected = (grey * 0.299 + (grey // 2) * 0.587 + (255 - grey) * 0.114).astype(np.float32)
+    np.testing.assert_array_equal(read_image(tmp_path / "c.png").array, expected)
+
+
+def _death_signal() -> int:
+    import ctypes
+
+    value = ctypes.c_int(0)
+    ctypes.CDLL(None).prctl(2, ctypes.byref(value), 0, 0, 0)  # PR_GET_PDEATHSIG
+    return value.value
+
+
+def test_pool_workers_started_like_the_extraction_pool_get_a_parent_death_signal():
+    import multiprocessing as mp
+    import signal
+    import sys
+    from concurrent.futures import ProcessPoolExecutor
+
+    import pytest
+
+    from sonomics.system import die_with_parent
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("parent-death signals are Linux-only")
+    with ProcessPoolExecutor(1, mp_context=mp.get_context("forkserver"),
+                             initializer=die_with_parent) as pool:
+        assert pool.submit(_death_signal).result() == signal.SIGKILL
+
+
+def test_the_cnn_stage_time_is_estimated_from_timed_steps():
+    from sonomics.deep.estimate import stage_estimate
+
+    seconds, how = stage_estimate(["resnet18"], n_train=40, input_size=32, batch_size=8,
+                                  epochs=3, extra_models=2)
+    assert seconds > 0 and how.startswith("3 CNN(s) x 3 epochs x 5 steps (resnet18 ")
