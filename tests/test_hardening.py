@@ -92,3 +92,24 @@ def test_the_cnn_stage_time_is_estimated_from_timed_steps():
     seconds, how = stage_estimate(["resnet18"], n_train=40, input_size=32, batch_size=8,
                                   epochs=3, extra_models=2)
     assert seconds > 0 and how.startswith("3 CNN(s) x 3 epochs x 5 steps (resnet18 ")
+
+
+def test_a_constant_birads_column_makes_the_comparator_absent_not_the_run_fail(small_cohort):
+    import pytest
+    from rich.console import Console
+
+    from sonomics.pipeline import StageSkipped
+    from sonomics.rundir import RunDir
+    from sonomics.study.cohort import split
+    from sonomics.study.comparators import comparators
+    from sonomics.study.context import StudyContext
+
+    frame = small_cohort.frame.assign(birads="3")  # the radiologist said 3 for everyone
+    manifest = small_cohort.build(frame)
+    cfg = StudyConfig.from_dict({"data": {"manifest": str(manifest)},
+                                 "comparators": {"shape_only": False},
+                                 "out": str(manifest.parent / "run")})
+    ctx = StudyContext(cfg, RunDir(cfg.out), Console(quiet=True))
+    split(ctx)
+    with pytest.raises(StageSkipped, match="one category only"):
+        comparators(ctx)

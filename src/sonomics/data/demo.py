@@ -325,14 +325,15 @@ def demo_config_dict(manifest: Path, out: Path) -> dict:
     """The study config for the demo cohort (paper defaults, quick deep profile)."""
     from sonomics.config import StudyConfig, apply_profile
 
-    quick = apply_profile(StudyConfig(), "quick").deep.model_dump(mode="json")
+    quick = apply_profile(StudyConfig(), "quick")
     return {
         "name": "SYNTHETIC parotid-like demo cohort",
         "out": str(out),
         "data": {"manifest": str(manifest), "subtype": "subtype", "spacing": "spacing_mm",
                  "continuous": CONTINUOUS_VARIABLES, "categorical": CATEGORICAL_VARIABLES,
                  "synthetic": True},
-        "deep": quick,
+        "deep": quick.deep.model_dump(mode="json"),
+        "fusion": quick.fusion.model_dump(mode="json"),
     }
 
 

@@ -39,10 +39,13 @@ def stage_estimate(backbones: list[str], n_train: int, input_size: int, batch_si
                    ) -> tuple[float, str]:
     """(seconds, one-line explanation) of training every backbone for every epoch (an upper
     bound: early stopping can end sooner), plus ``extra_models`` more of the first one
-    (the out-of-fold CNNs)."""
+    (the out-of-fold CNNs, each on ``(k - 1) / k`` of the training cases)."""
     steps = max(1, -(-n_train // batch_size)) * epochs
+    fold_cases = n_train * (extra_models - 1) // extra_models if extra_models else 0
+    fold_steps = max(1, -(-fold_cases // batch_size)) * epochs
     per_step = {b: seconds_per_step(b, input_size, batch_size, device) for b in backbones}
-    total = sum(per_step.values()) * steps + extra_models * per_step[backbones[0]] * steps
+    total = (sum(per_step.values()) * steps
+             + extra_models * per_step[backbones[0]] * fold_steps)
     parts = ", ".join(f"{b} {t:.2f} s/step" for b, t in per_step.items())
     return total, (f"{len(backbones) + extra_models} CNN(s) x {epochs} epochs x "
                    f"{steps // epochs} steps ({parts})")
