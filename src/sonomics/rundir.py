@@ -164,7 +164,7 @@ class RunDir:
 
     def table(self, name: str) -> pd.DataFrame | None:
         path = self.table_path(name)
-        return pd.read_csv(path) if path.exists() else None
+        return read_csv_restored(path) if path.exists() else None
 
     # ------------------------------------------------------------------ split
     def split(self) -> pd.Series:
