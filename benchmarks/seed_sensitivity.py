@@ -30,7 +30,7 @@ from rich.console import Console
 
 from sonomics.config import StudyConfig, apply_profile
 from sonomics.evaluation.delong import auc_delong
-from sonomics.rundir import RunDir
+from sonomics.rundir import Model, RunDir
 from sonomics.study import Study
 from sonomics.study.crossval import share_feature_cache
 from sonomics.system import available_cores, peak_rss_mb
@@ -58,8 +58,7 @@ def run_seed(base: StudyConfig, seed: int, out: Path, console: Console) -> dict:
 
 
 def markdown(runs: list[dict], command: str) -> str:
-    models = sorted({m for r in runs for m in r["test_auc"]},
-                    key=lambda m: min(i for i, r in enumerate(runs) if m in r["test_auc"]))
+    models = [m.label for m in Model if any(m.label in r["test_auc"] for r in runs)]
     lines = [f"Command: `{command}`", "",
              f"Machine: {platform.processor() or platform.machine()}, {available_cores()} "
              f"cores, Python {platform.python_version()}; date "
