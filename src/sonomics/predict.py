@@ -96,8 +96,9 @@ def _clinical_models(bundle: Bundle, case_id: str, rows: pd.DataFrame,
     if blank:
         out["imputed"] = ", ".join(blank)  # filled with the training values (as in training)
     try:
-        out["clinical_prob"] = float(positive_proba(models["clinical.model"], rows)[0])
-        factors = models["clinical.factors"].transform(rows)
+        clinical = models["clinical.model"]
+        factors = clinical[:-1].transform(rows)  # imputation, encoding, factor columns
+        out["clinical_prob"] = float(positive_proba(clinical[-1], factors)[0])
     except ValueError as exc:
         raise CaseError(f"case {case_id}: {exc}") from None
     nomo = models.get("nomogram.nomogram")

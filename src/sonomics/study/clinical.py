@@ -64,12 +64,14 @@ def clinical(ctx: StudyContext) -> None:
                         title="Table 3. Performance of the clinical models", note=cv_note(fam))
     roc_of_family(ctx, fam, y.loc[test.index].to_numpy(), "roc_clinical",
                   "Clinical models, testing set")
-    factors = Pipeline([("impute", imputer), ("encode", analysis.encoder),
-                        *scoring_pipeline([], analysis.selected_columns).steps])
-    model = Pipeline([*factors.steps, ("model", fam.models[fam.best])])
+    # one stored pipeline; its steps before the classifier (model[:-1]) give the factor
+    # columns the nomogram uses
+    model = Pipeline([("impute", imputer), ("encode", analysis.encoder),
+                      *scoring_pipeline([], analysis.selected_columns).steps,
+                      ("model", fam.models[fam.best])])
     ctx.run.save_predictions(Model.CLINICAL,
                              family_predictions(model, train, test, y, fam.oof_proba))
-    ctx.run.save_fitted(Model.CLINICAL, {"model": model, "factors": factors},
+    ctx.run.save_fitted(Model.CLINICAL, {"model": model},
                         {"best": fam.best, "selected_variables": analysis.selected_variables,
                          "selected_columns": analysis.selected_columns,
                          "impute": imputer.fill_, "reference": reference,

@@ -30,7 +30,7 @@ def nomogram(ctx: StudyContext) -> None:
         raise StageSkipped("no nomogram: no DLR predictions")
     cases, split = ctx.cases()
     cases = cases.drop(index=run.meta("clinical").get("not_scored", {}), errors="ignore")
-    factors = clinical["factors"].transform(cases)
+    factors = clinical["model"][:-1].transform(cases)  # the clinical model's factor columns
     score = dlr["oof"].where(dlr["split"] == "train", dlr["prob"])
     data = nomogram_design(factors, score).dropna()
     sides = split.reindex(data.index)
