@@ -69,3 +69,11 @@ def test_table1_counts_by_subtype():
     t1 = table1(frame)
     assert t1.loc[(t1["Class"] == "Benign") & (t1["Subtype"] == "PA"), "Number"].item() == 2
     assert t1.loc[(t1["Class"] == "Malignant") & (t1["Subtype"] == "All"), "Number"].item() == 1
+
+
+def test_table1_percentages_carry_one_decimal():
+    frame = pd.DataFrame({"label": [0, 0, 0, 1, 1, 0], "subtype": ["PA"] * 3 + ["MEC"] * 2
+                          + ["Warthin"]})
+    percents = table1(frame)["Percent"].astype(str)
+    assert percents.str.fullmatch(r"\d+\.\d").all(), percents.tolist()
+    assert "66.7" in set(percents)  # 4 of 6 benign, not 66.667

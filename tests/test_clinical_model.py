@@ -91,3 +91,18 @@ def test_no_retained_factor_is_a_clear_error():
     with pytest.raises(ValueError, match="models.clinical_p"):
         clinical_model(df, y, continuous=["age"], categorical=["smoking"],
                        cfg=ModelsConfig(clinical_p=1e-9, univariable_p=1e-9))
+
+
+def test_a_sparse_level_is_kept_finite_and_flagged_not_estimable():
+    # as BrEaST-Lesions-USG's tissue_composition 'lactating': 2 training cases, both benign
+    df, y = _cohort()
+    benign = np.flatnonzero(y == 0)[:2]
+    df.loc[benign, "echo"] = "lactating"
+    res = clinical_analysis(df, y, CONT, CAT,
+                            reference={"echo": "homogeneous", "shape": "regular"})
+    row = res.table.set_index("Variable").loc["echo_lactating"]
+    assert np.isfinite(row["Univariable OR"]) and row["Univariable OR"] > 0
+    assert "sparse level: 2 training case(s), 0 malignant" in row["Note"]
+    assert "Firth" in row["Note"]  # quasi-separation: the penalised fit, said so
+    ordinary = res.table.set_index("Variable").loc["shape_irregular", "Note"]
+    assert "sparse" not in ordinary

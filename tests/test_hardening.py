@@ -113,3 +113,71 @@ def test_a_constant_birads_column_makes_the_comparator_absent_not_the_run_fail(s
     split(ctx)
     with pytest.raises(StageSkipped, match="one category only"):
         comparators(ctx)
+
+
+def _validate_into(small_cohort, tmp_path, out):
+    from typer.testing import CliRunner
+
+    from sonomics.cli import app
+
+    manifest = small_cohort.build()
+    config = tmp_path / "config.yaml"
+    config.write_text(f"data:\n  manifest: '{manifest}'\n  continuous: [age]\n"
+                      "  categorical: [shape]\n", encoding="utf-8")
+    return CliRunner().invoke(app, ["validate", str(config), "--out", str(out)])
+
+
+def _one_error_line(result) -> str:
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, result.output
+    return errors[0]
+
+
+def test_a_full_disk_is_one_line_naming_the_file(small_cohort, tmp_path, monkeypatch):
+    import errno
+
+    import sonomics.io
+
+    def no_space(*_args, **_kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(sonomics.io.os, "replace", no_space)
+    line = _one_error_line(_validate_into(small_cohort, tmp_path, tmp_path / "out"))
+    assert "No space left on device" in line
+    assert str(tmp_path / "out" / "tables" / "validation.csv") in line
+    assert not list((tmp_path / "out" / "tables").glob(".*.tmp"))  # nothing half-written
+
+
+def test_a_read_only_output_folder_is_one_line_naming_it(small_cohort, tmp_path,
+                                                         monkeypatch):
+    import errno
+    import tempfile
+
+    out = tmp_path / "out"
+    (out / "tables").mkdir(parents=True)
+    if os.geteuid() != 0:  # a real read-only folder (root writes into one regardless)
+        (out / "tables").chmod(0o555)
+    else:  # the error a read-only mount gives
+        def read_only(*_args, dir=None, **_kwargs):  # noqa: A002 - mkstemp's own name
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), dir)
+
+        monkeypatch.setattr(tempfile, "mkstemp", read_only)
+    try:
+        line = _one_error_line(_validate_into(small_cohort, tmp_path, out))
+    finally:
+        (out / "tables").chmod(0o755)
+    assert ("Permission denied" in line) or ("Read-only file system" in line), line
+    assert str(out / "tables" / "validation.csv") in line
+
+
+def test_an_error_message_is_prefixed_once():
+    from sonomics.errors import err_console, fail
+
+    for message in ("Error: error: case (cohort), field 'label': bad", "error: x", "x"):
+        with err_console.capture() as captured:
+            fail(message)
+        line = captured.get().strip()
+        assert line.startswith("error: ") and "error: error" not in line.lower(), line
+        assert not line.startswith("Error"), line

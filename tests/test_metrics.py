@@ -221,3 +221,17 @@ def test_pairwise_delong_tests_carry_holm_adjusted_p_values():
     assert len(pairs) == 6
     np.testing.assert_allclose(pairs["P (Holm)"], multipletests(pairs["P"], method="holm")[1])
     assert (pairs["P (Holm)"] >= pairs["P"]).all()
+
+
+def test_p_values_read_as_a_reader_expects_in_tables_and_the_calibration_legend():
+    from sonomics.evaluation.metrics import format_p
+    from sonomics.evaluation.plots import calibration_figure
+
+    assert format_p(0.0004) == "< 0.001" and format_p(0.0) == "< 0.001"
+    assert format_p(0.0123) == "0.012" and format_p(1.0) == "1.000"
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1], 100)
+    badly_calibrated = np.clip(0.5 + 0.05 * rng.normal(size=200), 0.01, 0.99)  # all ~0.5
+    fig = calibration_figure({"M": (y, np.where(y == 1, 0.95, badly_calibrated))})
+    labels = fig.axes[0].get_legend_handles_labels()[1]
+    assert "M (HL p < 0.001)" in labels, labels

@@ -39,7 +39,8 @@ def _frame(n: int = 120, n_noise: int = 20, seed: int = 0) -> tuple[pd.DataFrame
 @pytest.mark.parametrize("estimator", [
     ICCFilter(), TTestSelector(), CorrelationFilter(),
     GreedyElimination(max_features=2, mean_r=0.0), LassoSelector(cv=3, n_alphas=20),
-], ids=lambda e: type(e).__name__)
+    LassoSelector(alpha=0.05),
+], ids=lambda e: type(e).__name__ + ("-fixed" if getattr(e, "alpha", None) else ""))
 def test_selectors_pass_sklearn_check_estimator(estimator):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -174,3 +175,33 @@ def test_lasso_figures_render(tmp_path):
                      (lasso_coef_figure, "coef.png")):
         fn(sel, path=tmp_path / name)
         assert (tmp_path / name).stat().st_size > 1000
+
+
+def test_lasso_at_a_fixed_lambda_equals_the_cv_fit_at_that_lambda():
+    X, y = _frame(n=160, n_noise=30)
+    Z = (X - X.mean()) / X.std(ddof=0)
+    cv = LassoSelector(cv=5, random_state=0).fit(Z, y)
+    fixed = LassoSelector(alpha=cv.alpha_).fit(Z, y)
+    np.testing.assert_allclose(fixed.coef_, cv.coef_, atol=1e-6)
+    assert (fixed.support_ == cv.support_).all()
+
+
+def test_selection_frequency_separates_robust_features_from_luck():
+    from sonomics.selection.stability import selection_frequency, stability_table
+
+    X, y = _frame(n=200, n_noise=40, seed=3)
+    groups = np.repeat(np.arange(100), 2)  # two rows per patient: resampled together
+    pipe = build_selection_pipeline(SelectionConfig(lasso_folds=5), random_state=0)
+    pipe.fit(X, y)
+    freq = selection_frequency(pipe, X, y, groups, resamples=30, random_state=1)
+    assert freq.attrs["resamples"] == 30
+    assert freq.max() <= 1 and freq.min() > 0
+    assert freq.get("sig2", 0) >= 0.9  # a strong, unique signal: selected every time
+    assert max(freq.get("sig1", 0), freq.get("copy1", 0)) >= 0.5  # one of a redundant pair
+    noise = freq[freq.index.str.startswith("noise")]
+    assert noise.empty or noise.median() < 0.5
+    table = stability_table(freq, selected_features(pipe))
+    assert table["selected in the model"].iloc[: len(selected_features(pipe))].all()
+    assert table["selection frequency"].between(0, 1).all()
+    again = selection_frequency(pipe, X, y, groups, resamples=30, random_state=1)
+    pd.testing.assert_series_equal(freq, again)  # seeded

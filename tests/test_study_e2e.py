@@ -50,6 +50,19 @@ def test_every_stage_wrote_its_outputs(study_run):
     assert (study.out / "report.html").exists() and (study.out / "bundle" / "bundle.json").exists()
 
 
+def test_report_says_how_stable_the_selected_features_are(study_run):
+    study, _ = study_run
+    for family in ("radiomics", "dlr"):
+        selected = json.loads((study.out / "models" / f"{family}.json").read_text())["selected"]
+        name = "radiomics" if family == "radiomics" else "fusion"
+        table = pd.read_csv(study.out / "tables" / f"selection_stability_{name}.csv")
+        chosen = table[table["selected in the model"]]
+        assert list(chosen["feature"]) == selected
+        assert table["selection frequency"].between(0, 1).all()
+    html = (study.out / "report.html").read_text()
+    assert "Selection stability: over 50 subsamples of 80% of the training patients" in html
+
+
 def test_comparators_are_fitted_on_training_cases_and_tested_against_every_model(study_run):
     study, _ = study_run
     t8 = pd.read_csv(study.out / "tables" / "table8_comparators.csv")

@@ -106,6 +106,33 @@ def test_predict_applies_the_studys_own_imputation(study, tmp_path):
         np.testing.assert_allclose(scored[f"{model}_prob"], want, rtol=1e-9, err_msg=model)
 
 
+def test_predict_with_a_repeated_case_id_refuses_those_rows_and_scores_the_rest(study,
+                                                                                tmp_path):
+    split = study.dir.split()
+    ids = list(split.index[split == "test"][:3])
+    manifest = pd.read_csv(study.config.data.manifest, dtype={"case_id": str})
+    new = manifest.set_index("case_id").loc[ids].reset_index().drop(columns=["label"])
+    base = study.config.data.manifest.parent
+    for col in ("image", "mask"):
+        new[col] = [str(base / p) for p in new[col]]
+    new["mask_reader2"] = ""
+    new = pd.concat([new, new.iloc[[0]]])  # the first id twice
+    new.to_csv(tmp_path / "repeated.csv", index=False)
+    result = CliRunner().invoke(app, ["predict", str(study.out / "bundle"),
+                                      str(tmp_path / "repeated.csv"), "--out",
+                                      str(tmp_path / "out"), "--no-gradcam"])
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    written = pd.read_csv(tmp_path / "out" / "predictions.csv", dtype={"case_id": str},
+                         keep_default_na=False)
+    repeated = written[written["case_id"] == ids[0]]
+    assert len(repeated) == 2
+    assert (repeated["error"] == f"case {ids[0]}: duplicate case id, not scored").all()
+    others = written[written["case_id"].isin(ids[1:])]
+    assert len(others) == 2 and (others["error"] == "").all()
+    assert others["dlr_prob"].astype(float).between(0, 1).all()
+
+
 def test_a_level_unseen_in_training_costs_that_case_its_clinical_score_only(study):
     not_scored = study.table("clinical_not_scored")
     assert list(not_scored["case_id"].astype(str)) == [study.rare_case]
@@ -132,6 +159,10 @@ def test_extract_and_deep_commands_run_the_studys_own_stages(study, tmp_path):
     for command in ("extract", "deep"):
         result = CliRunner().invoke(app, [command, str(config), "--out", str(out)])
         assert result.exit_code == 0, result.output
+    # the random-initialisation notice is a message, not also a Python warning with its
+    # source line (the CLI filters the duplicate)
+    assert "RandomInitWarning" not in result.output
+    assert "build_backbone(name" not in result.output
     pd.testing.assert_frame_equal(pd.read_csv(out / "split.csv"),
                                   pd.read_csv(study.dir.split_csv))
     pd.testing.assert_frame_equal(pd.read_parquet(out / "radiomics" / "features.parquet"),

@@ -141,6 +141,9 @@ class SelectionConfig(_Section):
         0.5, ge=0, le=1, description="greedy elimination also stops when max mean |r| < this"
     )
     lasso_folds: int = Field(10, ge=2, description="folds of the LASSO cross-validation")
+    stability_resamples: int = Field(
+        50, ge=0, description="patient subsamples (80%) on which the selection is refitted "
+        "to report each feature's selection frequency; 0 = not reported")
 
 
 class ModelsConfig(_Section):

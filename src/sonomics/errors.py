@@ -24,8 +24,8 @@ DEBUG = {"on": False}
 def fail(message: str) -> typer.Exit:
     """Print ``error: message`` (one line, no traceback) and return the Exit to raise."""
     first = str(message).strip()
-    for prefix in ("error:", "Error:"):
-        first = first.removeprefix(prefix).strip()
+    while first.lower().startswith("error:"):  # "Error: error: x" is said once
+        first = first[len("error:"):].strip()
     err_console.print(f"[bold red]error:[/bold red] {first}", highlight=False, soft_wrap=True)
     return typer.Exit(1)
 
@@ -40,6 +40,15 @@ def _expected() -> tuple[type[BaseException], ...]:
             RuntimeError)
 
 
+def describe(exc: BaseException) -> str:
+    """One line for an error; an OS error says what it could not do and where."""
+    if isinstance(exc, OSError) and exc.filename and exc.strerror:
+        return f"{exc.strerror}: {exc.filename}"
+    if isinstance(exc, OSError) and exc.strerror:  # raised with (errno, message)
+        return exc.strerror
+    return str(exc)
+
+
 def reporting_errors(func: F) -> F:
     """Run a command body, turning expected errors into one line and exit code 1."""
     @functools.wraps(func)
@@ -51,5 +60,5 @@ def reporting_errors(func: F) -> F:
         except _expected() as exc:
             if DEBUG["on"]:
                 raise
-            raise fail(str(exc)) from None
+            raise fail(describe(exc)) from None
     return wrapper  # type: ignore[return-value]

@@ -31,9 +31,13 @@ def _umask() -> int:
 def atomic_path(target: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; rename it over ``target`` on success."""
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
+                                   dir=target.parent)
+        os.close(fd)
+    except OSError as exc:
+        raise _naming(exc, target) from None
     tmp_path = Path(tmp)
     try:
         yield tmp_path
@@ -41,9 +45,17 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
             os.fsync(fh.fileno())
         os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual mode
         os.replace(tmp_path, target)
+    except OSError as exc:  # a full disk, a read-only folder: say which file
+        raise _naming(exc, target) from None
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def _naming(exc: OSError, target: Path) -> OSError:
+    """The same error, naming the file sonomics was writing (not its temporary name)."""
+    reason = exc.strerror or str(exc)
+    return type(exc)(exc.errno, f"cannot write {target}: {reason}")
 
 
 def remove_temporaries(root: str | Path) -> int:

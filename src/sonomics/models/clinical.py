@@ -201,6 +201,26 @@ class ClinicalAnalysis:
     encoder: ClinicalEncoder
 
 
+SPARSE_LEVEL = 5  # fewer training cases than this in a level, or none of one class
+
+
+def sparse_level_note(indicator: np.ndarray, y: np.ndarray) -> str:
+    """Say when a category level is too sparse to estimate: fewer than ``SPARSE_LEVEL``
+    training cases, or cases of one class only (separation).
+
+    The level is kept (merging levels would change what the variable means, and which
+    merge is right is a clinical decision); its odds ratio comes from Firth's penalised
+    likelihood when maximum likelihood fails, and the note tells the reader not to
+    interpret it.
+    """
+    present = indicator.astype(bool)
+    n, events = int(present.sum()), int(y[present].sum())
+    if n >= SPARSE_LEVEL and 0 < events < n:
+        return ""
+    return (f"sparse level: {n} training case(s), {events} malignant; its odds ratio is "
+            "not reliably estimable")
+
+
 def _variable_p(res: pd.DataFrame, variable_of: dict[str, str]) -> dict[str, float]:
     out: dict[str, float] = {}
     for col, p in res["p"].items():
@@ -259,6 +279,11 @@ def clinical_analysis(
         selected = [v for v in candidates if multi_p[v] < clinical_p]
     selected_cols = [c for c, v in encoder.variable_of_.items() if v in selected]
 
+    for col, var in encoder.variable_of_.items():
+        if var in categorical:
+            sparse = sparse_level_note(X[col].to_numpy(), y_arr)
+            if sparse:
+                notes[col] = f"{sparse}; {notes[col]}" if notes.get(col) else sparse
     rows = []
     for col in X.columns:
         u = uni.loc[col]

@@ -21,7 +21,7 @@ import pandas as pd
 from scipy import stats
 from sklearn.base import BaseEstimator
 from sklearn.feature_selection import SelectorMixin
-from sklearn.linear_model import LassoCV, lasso_path
+from sklearn.linear_model import Lasso, LassoCV, lasso_path
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from sonomics.data.splits import groups_per_class, training_folds
@@ -298,11 +298,12 @@ class LassoSelector(_Selector):
     """
 
     def __init__(self, cv: int = 10, n_alphas: int = 100, random_state: int = 0,
-                 max_iter: int = 10000):
+                 max_iter: int = 10000, alpha: float | None = None):
         self.cv = cv
         self.n_alphas = n_alphas
         self.random_state = random_state
         self.max_iter = max_iter
+        self.alpha = alpha
 
     def fit(self, X, y, groups=None):
         """Fit the CV LASSO path and keep the features with non-zero coefficients.
@@ -313,6 +314,8 @@ class LassoSelector(_Selector):
         X, y = self._validate(X, y)
         codes = _encoded_y(y, "LassoSelector")
         y = codes.astype(float)
+        if self.alpha is not None:
+            return self._fit_fixed_alpha(X, y)
         n_min = (min(groups_per_class(codes, groups)) if groups is not None
                  else np.bincount(codes).min())
         folds = int(min(self.cv, n_min))
@@ -336,6 +339,25 @@ class LassoSelector(_Selector):
         self.alphas_ = np.asarray(model.alphas_, dtype=float)
         self.mse_path_ = np.asarray(model.mse_path_, dtype=float)
         self.coef_path_ = np.asarray(coef_path, dtype=float)
+        self.support_ = self._support(X, y)
+        return self
+
+    def _fit_fixed_alpha(self, X: np.ndarray, y: np.ndarray) -> LassoSelector:
+        """LASSO at the given lambda, no CV: a chosen lambda re-applied to resamples."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = Lasso(alpha=self.alpha, max_iter=self.max_iter).fit(X, y)
+        self.alpha_ = float(self.alpha)
+        self.coef_ = np.asarray(model.coef_, dtype=float)
+        self.intercept_ = float(model.intercept_)
+        self.n_iter_ = int(model.n_iter_)
+        self.alphas_ = np.array([self.alpha_])
+        self.mse_path_ = np.empty((1, 0))
+        self.coef_path_ = self.coef_[:, None]
+        self.support_ = self._support(X, y)
+        return self
+
+    def _support(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
         support = self.coef_ != 0
         if not support.any():
             nonzero = np.flatnonzero((self.coef_path_ != 0).any(axis=0))
@@ -347,9 +369,8 @@ class LassoSelector(_Selector):
             warnings.warn(
                 f"LassoSelector: no non-zero coefficient at lambda={self.alpha_:.4g}; "
                 f"keeping the {int(support.sum())} feature(s) entering the path first",
-                SelectionFallbackWarning, stacklevel=2)
-        self.support_ = support
-        return self
+                SelectionFallbackWarning, stacklevel=3)
+        return support
 
     def _alpha_grid(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Log-spaced lambdas from the smallest lambda that zeroes every coefficient down."""

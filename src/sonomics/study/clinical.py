@@ -9,6 +9,8 @@ unchanged by the nomogram stage and by ``sonomics predict``.
 
 from __future__ import annotations
 
+import logging
+
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
@@ -17,6 +19,8 @@ from sonomics.rundir import Model
 from sonomics.study.context import StudyContext
 from sonomics.study.families import cv_note, family_predictions, roc_of_family, scoring_pipeline
 from sonomics.study.outline import Section, figure, table
+
+log = logging.getLogger(__name__)
 
 
 def clinical(ctx: StudyContext) -> None:
@@ -53,6 +57,9 @@ def clinical(ctx: StudyContext) -> None:
                                        groups=ctx.groups().loc[train.index].to_numpy())
     except ValueError as exc:
         raise StageSkipped(f"clinical model not built: {exc}") from None
+    for variable, note in analysis.table.set_index("Variable")["Note"].items():
+        if note:
+            log.warning("clinical model, %s: %s", variable, note)
     ctx.run.write_table(
         analysis.table, "supp_table1_clinical_lr",
         title="Supplementary Table 1. Univariable and multivariable logistic regression "

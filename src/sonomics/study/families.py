@@ -97,6 +97,29 @@ def _lasso_figures(ctx: StudyContext, model: Any, prefix: str) -> list[str]:
     return [str(c) for c in select.get_feature_names_out()]
 
 
+def _selection_stability(ctx: StudyContext, model: Any, X_tr: pd.DataFrame, y_tr: np.ndarray,
+                         selected: list[str], name: str, label: str) -> str:
+    """Write the selection-frequency table of a family; return a sentence for its note."""
+    from sonomics.selection.stability import selection_frequency, stability_table
+
+    resamples = ctx.config.selection.stability_resamples
+    select = model.named_steps.get("select")
+    if select is None or not resamples or not selected:
+        return ""
+    freq = selection_frequency(select, X_tr, y_tr, ctx.groups().loc[X_tr.index].to_numpy(),
+                               resamples=resamples, random_state=ctx.config.seed)
+    used = freq.attrs["resamples"]
+    kept = [float(freq.get(f, 0.0)) for f in selected]
+    summary = (f"Selection stability: over {used} subsamples of 80% of the training patients "
+               f"(the chain refitted, LASSO's lambda fixed), the {len(selected)} selected "
+               f"features were selected in a median {np.median(kept):.0%} of them "
+               f"(range {min(kept):.0%}-{max(kept):.0%}); "
+               f"{sum(k >= 0.5 for k in kept)} of {len(selected)} in at least half.")
+    ctx.run.write_table(stability_table(freq, selected), f"selection_stability_{name}",
+                        title=f"{label}: selection frequency of the features", note=summary)
+    return " " + summary
+
+
 def feature_family_stage(ctx: StudyContext, model: Model, frame: pd.DataFrame,
                          table_name: str, title: str, lasso_prefix: str,
                          roc_name: str) -> None:
@@ -114,9 +137,11 @@ def feature_family_stage(ctx: StudyContext, model: Model, frame: pd.DataFrame,
                              groups=ctx.groups().loc[X_tr.index].to_numpy())
     best = fam.models[fam.best]
     selected = _lasso_figures(ctx, best, lasso_prefix)
+    stability = _selection_stability(ctx, best, X_tr, y_tr, selected,
+                                     lasso_prefix.removeprefix("lasso_"), model.label)
     ctx.run.write_table(fam.table, table_name, title=title,
                         note=cv_note(fam) + f" {len(selected)} features selected from "
-                             f"{X_tr.shape[1]}: {', '.join(selected)}.")
+                             f"{X_tr.shape[1]}: {', '.join(selected)}." + stability)
     roc_of_family(ctx, fam, y_te, roc_name, f"{title}, testing set")
     stored = scoring_pipeline([("model", best)], list(X_tr.columns))
     ctx.run.save_predictions(model, family_predictions(stored, X_tr, X_te, ctx.labels(),

@@ -40,7 +40,8 @@ def _settings(ctx: StudyContext) -> object:
 FUSION = Stage(
     "fusion", fusion, "Fusion: deep learning radiomics (Table 6)",
     needs=("radiomics", "deep"), settings=_settings,
-    writes=("tables/table6_dlr_models.*", "figures/lasso_fusion*.png", "figures/roc_dlr.png",
+    writes=("tables/selection_stability_fusion.*",
+            "tables/table6_dlr_models.*", "figures/lasso_fusion*.png", "figures/roc_dlr.png",
             "predictions/dlr.csv", "models/dlr.*"),
     outline=Section("Deep learning radiomics (fusion)", (
         figure("lasso_fusion", "Figure 4A. LASSO coefficient paths, fused features"),
@@ -48,5 +49,7 @@ FUSION = Stage(
         figure("lasso_fusion_coefficients", "Figure 5. Selected fused features and their "
                                             "coefficients"),
         table("table6_dlr_models", "Table 6. Performance of the DLR models"),
+        table("selection_stability_fusion",
+              "Selection frequency of the features over patient subsamples"),
         figure("roc_dlr", "ROC curves of the DLR models, testing set"),
     )))

@@ -8,6 +8,8 @@ probabilities of the study's cases and of new patients (``sonomics predict``) al
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pandas as pd
 
@@ -15,6 +17,8 @@ from sonomics.pipeline import Stage, StageSkipped
 from sonomics.rundir import Model
 from sonomics.study.context import StudyContext
 from sonomics.study.outline import Section, figure, table
+
+log = logging.getLogger(__name__)
 
 
 def nomogram(ctx: StudyContext) -> None:
@@ -50,6 +54,7 @@ def nomogram(ctx: StudyContext) -> None:
                          "odds_ratio": np.exp(terms),
                          "p": [float(fit.pvalues.iloc[i]) for i in range(len(terms))]})
     for note in fit.notes:
+        log.warning("nomogram: %s", note)
         ctx.console.print(f"  [yellow]nomogram:[/yellow] {note}")
     run.write_table(coef, "nomogram_coefficients",
                     title=f"Nomogram (DLRN): logistic regression on the training set "

@@ -30,7 +30,8 @@ def family_settings(ctx: StudyContext) -> object:
 RADIOMICS_MODEL = Stage(
     "radiomics_model", radiomics_model, "Radiomics models (Table 4)", needs=("radiomics",),
     settings=family_settings,
-    writes=("tables/table4_radiomics_models.*", "figures/lasso_radiomics*.png",
+    writes=("tables/selection_stability_radiomics.*",
+            "tables/table4_radiomics_models.*", "figures/lasso_radiomics*.png",
             "figures/roc_radiomics.png", "predictions/radiomics.csv", "models/radiomics.*"),
     outline=Section("Radiomics model", (
         figure("lasso_radiomics", "Supplementary Figure 3A. LASSO coefficient paths, "
@@ -39,5 +40,7 @@ RADIOMICS_MODEL = Stage(
         figure("lasso_radiomics_coefficients", "Supplementary Figure 3C. Selected "
                                                "handcrafted features"),
         table("table4_radiomics_models", "Table 4. Performance of the radiomics models"),
+        table("selection_stability_radiomics",
+              "Selection frequency of the features over patient subsamples"),
         figure("roc_radiomics", "Supplementary Figure 4. ROC curves of the radiomics models"),
     )))
