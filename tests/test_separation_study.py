@@ -33,6 +33,7 @@ def test_a_separating_predictor_gives_finite_fits_a_warning_and_a_report_note(tm
     supp = run.table("supp_table1_clinical_lr").set_index("Variable")
     marker = supp.loc["marker_present"]
     assert "Firth" in marker["Note"]
+    assert "level seen in one class only" in marker["Note"]  # flagged, not interpreted
     assert np.isfinite(float(marker["Univariable OR"])) and float(marker["Univariable OR"]) > 1
     assert bool(marker["Retained"])  # it does predict: Firth's p is small, not 1.000
 

@@ -127,7 +127,9 @@ def test_predict_with_a_repeated_case_id_refuses_those_rows_and_scores_the_rest(
                          keep_default_na=False)
     repeated = written[written["case_id"] == ids[0]]
     assert len(repeated) == 2
-    assert (repeated["error"] == f"case {ids[0]}: duplicate case id, not scored").all()
+    assert repeated["error"].str.startswith(f"case {ids[0]}").all()
+    assert repeated["error"].str.contains("duplicate case id").all()
+    assert not repeated["error"].str.contains(f"case {ids[0]}: case {ids[0]}").any()
     others = written[written["case_id"].isin(ids[1:])]
     assert len(others) == 2 and (others["error"] == "").all()
     assert others["dlr_prob"].astype(float).between(0, 1).all()
@@ -279,3 +281,31 @@ def test_a_signed_bundle_refuses_a_consistent_forgery(study, tmp_path):
     load_bundle(bundle)  # hashes alone cannot tell (documented)
     with pytest.raises(BundleError, match="signature does not match"):
         load_bundle(bundle, verify_key=key)
+
+
+def test_sign_and_predict_verify_key_on_the_command_line(study, tmp_path):
+    import shutil
+
+    bundle = tmp_path / "bundle"
+    shutil.copytree(study.dir.bundle, bundle)
+    key = tmp_path / "key"
+    key.write_text("fedcba9876543210fedcba9876543210")
+    split = study.dir.split()
+    manifest = pd.read_csv(study.config.data.manifest, dtype={"case_id": str})
+    new = manifest[manifest["case_id"].isin(split.index[split == "test"][:2])]
+    base = study.config.data.manifest.parent
+    for col in ("image", "mask"):
+        new = new.assign(**{col: [str(base / p) for p in new[col]]})
+    new.assign(mask_reader2="").to_csv(tmp_path / "new.csv", index=False)
+    args = ["predict", str(bundle), str(tmp_path / "new.csv"), "--no-gradcam",
+            "--verify-key", str(key), "--out"]
+    unsigned = CliRunner().invoke(app, [*args, str(tmp_path / "a")])
+    assert unsigned.exit_code == 1 and "not signed" in unsigned.output
+    assert CliRunner().invoke(app, ["sign", str(bundle), "--key", str(key)]).exit_code == 0
+    signed = CliRunner().invoke(app, [*args, str(tmp_path / "b")])
+    assert signed.exit_code == 0, signed.output
+    assert len(pd.read_csv(tmp_path / "b" / "predictions.csv")) == 2
+    (bundle / "meta.json").write_text((bundle / "meta.json").read_text() + " ")
+    tampered = CliRunner().invoke(app, [*args, str(tmp_path / "c")])
+    assert tampered.exit_code == 1 and "Traceback" not in tampered.output
+    assert not (tmp_path / "c" / "predictions.csv").exists()

@@ -215,10 +215,14 @@ def sparse_level_note(indicator: np.ndarray, y: np.ndarray) -> str:
     """
     present = indicator.astype(bool)
     n, events = int(present.sum()), int(y[present].sum())
-    if n >= SPARSE_LEVEL and 0 < events < n:
-        return ""
-    return (f"sparse level: {n} training case(s), {events} malignant; its odds ratio is "
-            "not reliably estimable")
+    if n < SPARSE_LEVEL:
+        return (f"sparse level: {n} training case(s), {events} malignant; its odds ratio is "
+                "not reliably estimable")
+    if events in (0, n):
+        return (f"level seen in one class only ({n} training cases, "
+                f"{'all malignant' if events else 'all benign'}): separation; its odds ratio "
+                "is not reliably estimable")
+    return ""
 
 
 def _variable_p(res: pd.DataFrame, variable_of: dict[str, str]) -> dict[str, float]:
