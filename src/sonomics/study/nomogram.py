@@ -53,9 +53,8 @@ def nomogram(ctx: StudyContext) -> None:
     coef = pd.DataFrame({"term": ["(intercept)", *nomo.coef], "coefficient": terms,
                          "odds_ratio": np.exp(terms),
                          "p": [float(fit.pvalues.iloc[i]) for i in range(len(terms))]})
-    for note in fit.notes:
+    for note in fit.notes:  # a warning on the log (stderr), once; the report repeats it
         log.warning("nomogram: %s", note)
-        ctx.console.print(f"  [yellow]nomogram:[/yellow] {note}")
     run.write_table(coef, "nomogram_coefficients",
                     title=f"Nomogram (DLRN): logistic regression on the training set "
                           f"({fit.method})",
