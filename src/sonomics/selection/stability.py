@@ -48,8 +48,10 @@ def selection_frequency(selection: Pipeline, X: pd.DataFrame, y: Any, groups: An
                for _ in range(resamples)]
     subsets = [rows for rows in subsets if len(np.unique(y[rows])) == 2]
     jobs = min(available_cores(), max(1, len(subsets) // 10))  # a pool only when it pays
-    kept = Parallel(n_jobs=jobs)(delayed(_selected)(chain, X[rows], y[rows])
-                                 for rows in subsets)
+    # threads: numpy, BLAS and the LASSO's coordinate descent release the GIL, and no
+    # worker process outlives the study (as a process pool's idle workers would)
+    kept = Parallel(n_jobs=jobs, prefer="threads")(
+        delayed(_selected)(chain, X[rows], y[rows]) for rows in subsets)
     counts: dict[str, int] = {}
     used = 0
     for names in kept:
