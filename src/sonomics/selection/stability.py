@@ -80,7 +80,8 @@ def stability_table(freq: pd.Series, selected: list[str], top: int = 20) -> pd.D
     """The selected features' frequencies, then the most frequent features not selected."""
     rows = [{"feature": f, "selected in the model": True,
              "selection frequency": float(freq.get(f, 0.0))} for f in selected]
-    others = [f for f in freq.index if f not in set(selected)][:max(0, top - len(selected))]
+    chosen = set(selected)
+    others = [f for f in freq.index if f not in chosen][:max(0, top - len(selected))]
     rows += [{"feature": f, "selected in the model": False,
               "selection frequency": float(freq[f])} for f in others]
     return pd.DataFrame(rows)

@@ -98,7 +98,8 @@ def _lasso_figures(ctx: StudyContext, model: Any, prefix: str) -> list[str]:
 
 
 def _selection_stability(ctx: StudyContext, model: Any, X_tr: pd.DataFrame, y_tr: np.ndarray,
-                         selected: list[str], name: str, label: str) -> str:
+                         groups: np.ndarray, selected: list[str], name: str,
+                         label: str) -> str:
     """Write the selection-frequency table of a family; return a sentence for its note."""
     from sonomics.selection.stability import selection_frequency, stability_table
 
@@ -106,8 +107,8 @@ def _selection_stability(ctx: StudyContext, model: Any, X_tr: pd.DataFrame, y_tr
     select = model.named_steps.get("select")
     if select is None or not resamples or not selected:
         return ""
-    freq = selection_frequency(select, X_tr, y_tr, ctx.groups().loc[X_tr.index].to_numpy(),
-                               resamples=resamples, random_state=ctx.config.seed)
+    freq = selection_frequency(select, X_tr, y_tr, groups, resamples=resamples,
+                               random_state=ctx.config.seed)
     used = freq.attrs["resamples"]
     kept = [float(freq.get(f, 0.0)) for f in selected]
     summary = (f"Selection stability: over {used} subsamples of 80% of the training patients "
@@ -128,16 +129,17 @@ def feature_family_stage(ctx: StudyContext, model: Model, frame: pd.DataFrame,
 
     cfg = ctx.config
     X_tr, X_te, y_tr, y_te = feature_sets(ctx, frame)
+    groups = ctx.groups().loc[X_tr.index].to_numpy()  # one per training row
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=UserWarning)
         fam = feature_family(X_tr, y_tr, X_te, y_te, family=model.label,
                              selection_cfg=cfg.selection, models_cfg=cfg.models,
                              icc_table=ctx.run.icc(),
                              icc_threshold=cfg.radiomics.icc_threshold, random_state=cfg.seed,
-                             groups=ctx.groups().loc[X_tr.index].to_numpy())
+                             groups=groups)
     best = fam.models[fam.best]
     selected = _lasso_figures(ctx, best, lasso_prefix)
-    stability = _selection_stability(ctx, best, X_tr, y_tr, selected,
+    stability = _selection_stability(ctx, best, X_tr, y_tr, groups, selected,
                                      lasso_prefix.removeprefix("lasso_"), model.label)
     ctx.run.write_table(fam.table, table_name, title=title,
                         note=cv_note(fam) + f" {len(selected)} features selected from "
