@@ -85,3 +85,27 @@ def test_family_table_best_by_training_cv_auc_and_oof_scores():
     selected = res.models["LR"].named_steps["select"].get_feature_names_out()
     assert "f0" in selected
     assert res.test_proba["LR"].shape == (60,)
+
+
+def test_out_of_fold_scores_reuse_the_grid_searchs_fold_fits_without_changing_them():
+    """The OOF pass reuses the selection chains fitted on the grid search's folds (same
+    folds, cache still open): its scores equal a fresh, uncached cross_val_predict."""
+    from sklearn.base import clone
+    from sklearn.model_selection import cross_val_predict
+
+    from sonomics.data.splits import training_folds
+
+    X, y = _data(n=120, p=12)
+    groups = np.repeat(np.arange(60), 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = fit_family(X, y, family="Radiomics",
+                         selection=build_selection_pipeline(SelectionConfig(lasso_folds=3)),
+                         classifiers=["LR"], grids=TINY, cv_folds=3, random_state=0,
+                         groups=groups)
+        fresh = clone(res.models["LR"]).set_params(memory=None)
+        expected = cross_val_predict(fresh, X, y, cv=training_folds(3, groups, 0),
+                                     groups=groups, method="predict_proba",
+                                     params={"select__lasso__groups": groups})[:, 1]
+    np.testing.assert_array_equal(res.oof_proba, expected)
+    assert res.models["LR"].memory is None  # the stored model keeps no temporary cache

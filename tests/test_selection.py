@@ -115,6 +115,15 @@ def test_greedy_elimination_drops_most_redundant_first_and_stops():
     assert capped.support_.sum() == 5
 
 
+def test_lasso_cv_on_threads_selects_exactly_what_one_thread_selects():
+    X, y = _frame(n=200)
+    one = LassoSelector(cv=5, n_alphas=30, random_state=0, n_jobs=1).fit(X, y)
+    two = LassoSelector(cv=5, n_alphas=30, random_state=0, n_jobs=2).fit(X, y)
+    assert one.alpha_ == two.alpha_
+    np.testing.assert_array_equal(one.coef_, two.coef_)
+    np.testing.assert_array_equal(one.mse_path_, two.mse_path_)
+
+
 def test_lasso_keeps_signal_and_exposes_path_for_figures():
     X, y = _frame(n=200)
     sel = LassoSelector(cv=5, n_alphas=30, random_state=0).fit(X, y)

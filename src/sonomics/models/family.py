@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from joblib import Memory
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, clone
 from sklearn.model_selection import cross_val_predict
 
 from sonomics.data.splits import groups_per_class, training_folds
@@ -222,7 +222,10 @@ def fit_family(
             n_min = (min(groups_per_class(y_tr, groups)) if groups is not None
                      else int(np.bincount(y_tr).min()))
             cv = training_folds(min(cv_folds, n_min), groups, random_state)
-            oof = cross_val_predict(models[best], X_train, y_tr, cv=cv, groups=groups,
+            # the same folds as the grid search: with the selection cache still open, the
+            # chain fitted on each fold there is reused here instead of refitted
+            oof_model = clone(models[best]).set_params(memory=memory)
+            oof = cross_val_predict(oof_model, X_train, y_tr, cv=cv, groups=groups,
                                     method="predict_proba",
                                     params=selection_fit_params(selection, groups))[:, 1]
     table = pd.concat(rows, ignore_index=True)

@@ -13,6 +13,7 @@ from sonomics.selection.selectors import (
     LassoSelector,
     TTestSelector,
 )
+from sonomics.system import available_cores
 
 SELECTION_STEPS = ("icc", "zscore", "univariate", "correlation", "greedy", "lasso")
 
@@ -45,7 +46,9 @@ def build_selection_pipeline(
                                           test=cfg.univariate_test)),
         ("greedy", GreedyElimination(max_features=cfg.greedy_max_features,
                                      mean_r=cfg.greedy_mean_r)),
-        ("lasso", LassoSelector(cv=cfg.lasso_folds, random_state=random_state)),
+        # the LASSO's CV paths are the chain's slowest part: its folds run on threads
+        ("lasso", LassoSelector(cv=cfg.lasso_folds, random_state=random_state,
+                                n_jobs=available_cores())),
     ])
     return pipe.set_output(transform="pandas")
 

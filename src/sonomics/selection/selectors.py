@@ -295,15 +295,19 @@ class LassoSelector(_Selector):
         n_alphas: length of the lambda path.
         random_state: seed of the fold split.
         max_iter: coordinate-descent iterations.
+        alpha: a fixed lambda (no CV), e.g. the chosen one re-applied to resamples.
+        n_jobs: threads for the CV folds' paths (results do not depend on it).
     """
 
     def __init__(self, cv: int = 10, n_alphas: int = 100, random_state: int = 0,
-                 max_iter: int = 10000, alpha: float | None = None):
+                 max_iter: int = 10000, alpha: float | None = None,
+                 n_jobs: int | None = None):
         self.cv = cv
         self.n_alphas = n_alphas
         self.random_state = random_state
         self.max_iter = max_iter
         self.alpha = alpha
+        self.n_jobs = n_jobs
 
     def fit(self, X, y, groups=None):
         """Fit the CV LASSO path and keep the features with non-zero coefficients.
@@ -327,7 +331,8 @@ class LassoSelector(_Selector):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # convergence chatter on tiny folds
             model = LassoCV(alphas=alphas, cv=list(splitter.split(X, codes, groups)),
-                            max_iter=self.max_iter, random_state=self.random_state)
+                            max_iter=self.max_iter, random_state=self.random_state,
+                            n_jobs=self.n_jobs)
             model.fit(X, y)
             # lasso_path fits no intercept: centre X and y as LassoCV does internally
             _, coef_path, _ = lasso_path(X - X.mean(axis=0), y - y.mean(),
