@@ -106,3 +106,6 @@ def test_a_sparse_level_is_kept_finite_and_flagged_not_estimable():
     assert "Firth" in row["Note"]  # quasi-separation: the penalised fit, said so
     ordinary = res.table.set_index("Variable").loc["shape_irregular", "Note"]
     assert "sparse" not in ordinary
+    # the same facts as data, for the report (which must not parse the notes' wording)
+    assert res.sparse_columns == ["echo_lactating"]
+    assert "echo_lactating" in res.firth_columns and "shape_irregular" not in res.firth_columns

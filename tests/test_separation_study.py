@@ -37,6 +37,9 @@ def test_a_separating_predictor_gives_finite_fits_a_warning_and_a_report_note(tm
     assert np.isfinite(float(marker["Univariable OR"])) and float(marker["Univariable OR"]) > 1
     assert bool(marker["Retained"])  # it does predict: Firth's p is small, not 1.000
 
+    clinical = run.meta("clinical")
+    assert "marker_present" in clinical["firth_columns"]
+    assert "marker_present" in clinical["sparse_columns"]
     meta = run.meta("nomogram")
     assert meta["fit_method"] == "Firth penalised likelihood", meta
     coefs = np.array([meta["intercept"], *meta["coef"].values()], dtype=float)
@@ -47,6 +50,7 @@ def test_a_separating_predictor_gives_finite_fits_a_warning_and_a_report_note(tm
     assert "clinical model, marker_present" in warned
     html = (cfg.out / "report.html").read_text()
     assert "Nomogram: " in html and "Firth" in html and "marker_present" in html
+    assert "Clinical logistic regressions (Supplementary Table 1): separation" in html
 
     test = run.predictions(Model.NOMOGRAM).query("split == 'test'")
     prob = test["prob"].to_numpy(dtype=float)

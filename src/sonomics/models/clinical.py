@@ -17,7 +17,7 @@ scikit-learn transformer; an unseen test category is a clear error).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -160,18 +160,21 @@ class ClinicalEncoder(TransformerMixin, BaseEstimator):
         return self.feature_names_out_
 
 
-def _logit(y: np.ndarray, X: pd.DataFrame) -> tuple[pd.DataFrame, str]:
-    """OR, CI and p of each column of ``X`` in one logistic regression (intercept added).
+def _logit(y: np.ndarray, X: pd.DataFrame) -> tuple[pd.DataFrame, str, bool]:
+    """OR, CI and p of each column of ``X`` in one logistic regression (intercept added),
+    the fit's note, and whether Firth's penalised likelihood replaced maximum likelihood.
 
     Separation (a level seen in one class only, a perfectly predicting variable) is
     fitted with Firth's penalised likelihood and said in the note, instead of an OR of
     0.000 with CI 0-inf.
     """
+    firth = False
     try:
         with np.errstate(over="ignore"):
             fit = fit_logistic(X, y, list(X.columns))
         params, conf, pvalues = fit.params, fit.conf_int(), fit.pvalues
         note = "; ".join(fit.notes)
+        firth = fit.method != "maximum likelihood"
     except (np.linalg.LinAlgError, ValueError) as exc:
         nan = pd.Series(np.nan, index=["const", *X.columns])
         params, pvalues = nan, nan
@@ -185,7 +188,7 @@ def _logit(y: np.ndarray, X: pd.DataFrame) -> tuple[pd.DataFrame, str]:
             "upper": np.exp(conf.loc[cols, 1].to_numpy(dtype=float)),
             "p": pvalues[cols].to_numpy(dtype=float),
         }, index=cols)
-    return res, note
+    return res, note, firth
 
 
 @dataclass
@@ -199,6 +202,8 @@ class ClinicalAnalysis:
     selected_variables: list[str]
     selected_columns: list[str]
     encoder: ClinicalEncoder
+    firth_columns: list[str] = field(default_factory=list)  # fitted with Firth, not ML
+    sparse_columns: list[str] = field(default_factory=list)  # levels not reliably estimable
 
 
 SPARSE_LEVEL = 5  # fewer training cases than this in a level, or none of one class
@@ -260,12 +265,13 @@ def clinical_analysis(
     X = encoder.transform(data)
     if X.shape[0] != y_arr.size:
         raise ValueError(f"clinical data: {X.shape[0]} rows but {y_arr.size} labels")
-    uni_parts, notes = [], {}
+    uni_parts, notes, firth_cols = [], {}, []
     variables = list(continuous) + list(categorical)
     for var in variables:
         cols = [c for c, v in encoder.variable_of_.items() if v == var]
-        res, note = _logit(y_arr, X[cols])
+        res, note, firth = _logit(y_arr, X[cols])
         uni_parts.append(res)
+        firth_cols += cols if firth else []
         for c in cols:
             notes[c] = note
     uni = pd.concat(uni_parts)
@@ -275,7 +281,8 @@ def clinical_analysis(
     selected: list[str] = []
     if candidates:
         cand_cols = [c for c, v in encoder.variable_of_.items() if v in candidates]
-        multi, note = _logit(y_arr, X[cand_cols])
+        multi, note, firth = _logit(y_arr, X[cand_cols])
+        firth_cols += [c for c in cand_cols if firth and c not in firth_cols]
         if note:
             for c in cand_cols:
                 notes[c] = (notes[c] + "; " if notes[c] else "") + f"multivariable: {note}"
@@ -283,10 +290,12 @@ def clinical_analysis(
         selected = [v for v in candidates if multi_p[v] < clinical_p]
     selected_cols = [c for c, v in encoder.variable_of_.items() if v in selected]
 
+    sparse_cols = []
     for col, var in encoder.variable_of_.items():
         if var in categorical:
             sparse = sparse_level_note(X[col].to_numpy(), y_arr)
             if sparse:
+                sparse_cols.append(col)
                 notes[col] = f"{sparse}; {notes[col]}" if notes.get(col) else sparse
     rows = []
     for col in X.columns:
@@ -310,7 +319,8 @@ def clinical_analysis(
         rows.append(row)
     return ClinicalAnalysis(table=pd.DataFrame(rows), univariable=uni, multivariable=multi,
                             candidates=candidates, selected_variables=selected,
-                            selected_columns=selected_cols, encoder=encoder)
+                            selected_columns=selected_cols, encoder=encoder,
+                            firth_columns=firth_cols, sparse_columns=sparse_cols)
 
 
 def clinical_model(

@@ -83,7 +83,9 @@ def clinical(ctx: StudyContext) -> None:
                          "selected_columns": analysis.selected_columns,
                          "impute": imputer.fill_, "reference": reference,
                          "not_scored": not_scored,
-                         "continuous": cont, "categorical": cat, "cv_auc": fam.cv_auc})
+                         "continuous": cont, "categorical": cat, "cv_auc": fam.cv_auc,
+                         "firth_columns": analysis.firth_columns,
+                         "sparse_columns": analysis.sparse_columns})
 
 
 def unseen_levels(train: pd.DataFrame, other: pd.DataFrame, categorical: list[str]

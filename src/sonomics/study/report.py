@@ -79,20 +79,17 @@ def study_notes(ctx: StudyContext) -> list[str]:
         notes.append(f"Deep features come from {deep.get('label')}, the backbone with the best "
                      f"validation AUC ({aucs}); the validation cases were carved from the "
                      "training set.")
-    supp = run.table("supp_table1_clinical_lr")
-    if supp is not None and "Note" in supp:
-        noted = supp["Note"].fillna("").astype(str)
-        firth = supp.loc[noted.str.contains("Firth"), "Variable"].tolist()
-        sparse = supp.loc[noted.str.contains("not reliably estimable"), "Variable"].tolist()
-        if firth or sparse:
-            notes.append(
-                "Clinical logistic regressions (Supplementary Table 1): "
-                + (f"separation or non-convergence in {', '.join(firth)}, fitted with Firth's "
-                   "penalised likelihood instead of maximum likelihood; " if firth else "")
-                + (f"sparse or one-class levels {', '.join(sparse)} (fewer than 5 training "
-                   "cases, or cases of one class only) are kept but their odds ratios are "
-                   "not reliably estimable."
-                   if sparse else ""))
+    clinical = run.meta("clinical") or {}
+    firth, sparse = clinical.get("firth_columns", []), clinical.get("sparse_columns", [])
+    if firth or sparse:
+        notes.append(
+            "Clinical logistic regressions (Supplementary Table 1): "
+            + (f"separation or non-convergence in {', '.join(firth)}, fitted with Firth's "
+               "penalised likelihood instead of maximum likelihood; " if firth else "")
+            + (f"sparse or one-class levels {', '.join(sparse)} (fewer than 5 training "
+               "cases, or cases of one class only) are kept but their odds ratios are "
+               "not reliably estimable."
+               if sparse else ""))
     nomogram = run.meta("nomogram")
     if nomogram and nomogram.get("fit_notes"):
         notes.append("Nomogram: " + "; ".join(nomogram["fit_notes"]) + " (estimates are "
