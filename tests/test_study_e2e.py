@@ -97,6 +97,24 @@ def test_nomogram_uses_out_of_fold_dlr_score(study_run):
     assert not np.allclose(train["oof"], train["prob"])  # the in-sample score is not used
 
 
+def test_report_carries_the_three_reporting_checklists(study_run):
+    study, _ = study_run
+    html = (study.out / "report.html").read_text()
+    for title in ("TRIPOD+AI checklist", "CLAIM 2024 checklist", "METRICS (Kocak"):
+        assert title in html, title
+    assert "METRICS score" in html and 'id="table7_all_models"' in html  # anchors resolve
+    tripod = pd.read_csv(study.out / "tables" / "checklist_tripod_ai.csv", dtype=str)
+    row = tripod.set_index("Item").loc["12a"]
+    assert row["Status"] == "reported by sonomics" and "images of" in row["Answer from this run"]
+    assert row["Shown in report"] == "#split_summary"
+    assert 'id="split_summary"' in html
+    for key in ("tripod_ai", "claim", "metrics"):
+        links = pd.read_csv(study.out / "tables" / f"checklist_{key}.csv", dtype=str,
+                            keep_default_na=False)["Shown in report"]
+        for link in links[links != ""]:
+            assert f'id="{link[1:]}"' in html, (key, link)  # no row points at nothing
+
+
 def test_rerun_recomputes_nothing(study_run):
     study, _ = study_run
     stamps = {p: p.stat().st_mtime_ns for p in (study.out / "tables").glob("*.csv")
@@ -116,8 +134,8 @@ def test_changed_setting_recomputes_exactly_downstream(study_run, tmp_path):
     cfg.out = copy
     rerun = Study(cfg)
     rerun.run()
-    assert set(rerun.ran) == {"validate", "clinical", "nomogram", "evaluation", "report",
-                                  "bundle"}
+    assert set(rerun.ran) == {"validate", "clinical", "nomogram", "evaluation",
+                              "checklists", "report", "bundle"}
 
 
 def test_bundle_round_trip_gives_the_studys_test_predictions(study_run, tmp_path):

@@ -19,6 +19,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from sonomics.reporting_config import ReportingConfig
+
 PAPER_CLASSIFIERS = ["LR", "SVM", "RandomForest", "ExtraTrees", "XGBoost", "LightGBM", "MLP"]
 PAPER_BACKBONES = ["densenet121", "vgg19", "resnet50"]
 ICC_FORMS = ["ICC1", "ICC2", "ICC3", "ICC1k", "ICC2k", "ICC3k"]
@@ -259,6 +261,7 @@ class StudyConfig(_Section):
     comparators: ComparatorsConfig = Field(default_factory=ComparatorsConfig)
     fusion: FusionConfig = Field(default_factory=FusionConfig)
     predict: PredictConfig = Field(default_factory=PredictConfig)
+    reporting: ReportingConfig = Field(default_factory=ReportingConfig)
 
     @model_validator(mode="after")
     def _verdict_is_not_a_predictor(self) -> StudyConfig:

@@ -163,7 +163,7 @@ def render_report(run_dir: str | Path, cfg: StudyConfig, outline: Sequence[Secti
                     body = (_table_html(path) if item.kind == "table"
                             else f"<img alt='{html.escape(title)}' src='{_figure_uri(path)}'>")
                     rendered.append({"title": title, "body": body, "present": True,
-                                     "kind": item.kind})
+                                     "kind": item.kind, "anchor": path.stem})
             else:
                 reason = absent_reasons.get(item.name) or absent_reasons.get(section.heading)
                 if reason:

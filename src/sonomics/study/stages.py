@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sonomics.study.baseline import BASELINE
 from sonomics.study.bundle import BUNDLE
+from sonomics.study.checklists.stage import CHECKLIST_STAGE
 from sonomics.study.clinical import CLINICAL
 from sonomics.study.cohort import SPLIT, VALIDATE
 from sonomics.study.comparators import COMPARATOR_STAGE
@@ -16,5 +17,5 @@ from sonomics.study.radiomics_model import RADIOMICS_MODEL
 from sonomics.study.report import report_stage
 
 _METHODS = [VALIDATE, SPLIT, BASELINE, CLINICAL, RADIOMICS, RADIOMICS_MODEL, DEEP, FUSION,
-            COMPARATOR_STAGE, NOMOGRAM, EVALUATION]
+            COMPARATOR_STAGE, NOMOGRAM, EVALUATION, CHECKLIST_STAGE]
 STAGES = [*_METHODS, report_stage(_METHODS), BUNDLE]
