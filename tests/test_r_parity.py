@@ -15,6 +15,7 @@ from sonomics.evaluation.calibration import hosmer_lemeshow
 from sonomics.evaluation.delong import auc_delong, delong_test
 from sonomics.evaluation.icc import ICC_FORMS, icc_vectorised
 from sonomics.evaluation.metrics import youden_point
+from sonomics.evaluation.validation import val_prob
 
 GOLD = Path(__file__).parent / "fixtures" / "r-gold"
 TOL = 1e-6
@@ -74,3 +75,17 @@ def test_hosmer_lemeshow_equals_r(set_id):
     assert res.statistic == pytest.approx(e["statistic"], abs=TOL)
     assert res.df == e["df"]
     assert res.p == pytest.approx(e["p_value"], abs=TOL)
+
+
+@pytest.mark.parametrize("set_id", [1, 2, 3, 4, 5])
+def test_val_prob_equals_rms(set_id):
+    """Five miscalibration patterns (shifted intercept, slopes 0.6-1.6) against
+    rms::val.prob: intercept, slope, Brier, C, Emax, Eavg to 1e-6."""
+    data = pd.read_csv(GOLD / "calibration_input.csv").query("set == @set_id")
+    e = pd.read_csv(GOLD / "calibration_expected.csv").set_index("set").loc[set_id]
+    res = val_prob(data["y"], data["p"])
+    assert res["n"] == e["n"]
+    for ours, theirs in (("intercept", "intercept"), ("slope", "slope"), ("brier", "brier"),
+                         ("c_index", "c_index"), ("emax", "emax"), ("eavg", "eavg")):
+        assert res[ours] == pytest.approx(e[theirs], abs=1e-6), ours
+    assert abs(res["auc"] - res["c_index"]) < 1e-4  # exact vs rms 6.x's binned pairs

@@ -69,6 +69,17 @@ def test_icc_json_equals_psych(tmp_path):
         assert r["lower bound"] == pytest.approx(e.loc[r["type"], "lower"], abs=1e-6)
 
 
+def test_calibration_json_equals_rms_val_prob(tmp_path):
+    data = pd.read_csv(GOLD / "calibration_input.csv").query("set == 3")
+    e = pd.read_csv(GOLD / "calibration_expected.csv").set_index("set").loc[3]
+    data.to_csv(tmp_path / "p.csv", index=False)
+    out = _json(runner.invoke(app, ["calibration", str(tmp_path / "p.csv"), "--label", "y",
+                                    "--prob", "p", "--json"]))
+    for key in ("intercept", "slope", "brier", "c_index", "emax", "eavg"):
+        assert out[key] == pytest.approx(e[key], abs=1e-6), key
+    assert out["slope"] < 1  # this pattern's predictions are too extreme
+
+
 def test_hl_json_equals_r(tmp_path):
     data = pd.read_csv(GOLD / "hosmer_lemeshow_input.csv")
     e = pd.read_csv(GOLD / "hosmer_lemeshow_expected.csv").set_index("set").loc[2]

@@ -36,7 +36,8 @@ class ReportingConfig(BaseModel):
         "(CLAIM 13; METRICS 5, 6)")
     reference_standard: str | None = Field(
         None, description="how benign/malignant was established (histopathology, "
-        "follow-up, ...), by whom and why (TRIPOD+AI 8a-8c; CLAIM 14, 15; METRICS 3, 7)")
+        "follow-up, ...), who assessed it (qualifications), whether blinded to the images, "
+        "and why this standard (TRIPOD+AI 8a-8c; CLAIM 14, 15; METRICS 3, 7)")
     annotators: str | None = Field(
         None, description="who drew the lesion masks, their experience, blinding to the "
         "outcome (TRIPOD+AI 9b, 9c; CLAIM 16, 17; METRICS 8)")

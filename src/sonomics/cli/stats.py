@@ -3,7 +3,8 @@
 A user with a CSV of labels and scores (from sonomics or any other tool) gets
 the same numbers as the study report: AUC with DeLong CI and the Youden
 cut-off (``roc``), the paired DeLong test (``compare``), the six ICC forms
-(``icc``), Hosmer-Lemeshow (``hl``), decision curves (``dca``) and
+(``icc``), Hosmer-Lemeshow (``hl``), rms::val.prob calibration intercept/slope,
+Brier, C and Emax/Eavg (``calibration``), decision curves (``dca``) and
 rms-style nomogram points (``nomogram``). Each prints
 a table, or JSON with ``--json``. Labels may be 0/1 or benign/malignant.
 """
@@ -28,6 +29,7 @@ from sonomics.evaluation.dca import decision_curves
 from sonomics.evaluation.delong import auc_delong, delong_test
 from sonomics.evaluation.icc import icc_forms_table
 from sonomics.evaluation.metrics import DegenerateInputError, youden_point
+from sonomics.evaluation.validation import val_prob
 
 app = typer.Typer(
     name="stats",
@@ -178,6 +180,20 @@ def hl_cmd(
     res = _guard(hosmer_lemeshow, _labels(df, label), _scores(df, prob, "--prob"), groups)
     _emit([{"statistic": res.statistic, "df": res.df, "p": res.p, "groups": res.groups}],
           "Hosmer-Lemeshow", as_json)
+
+
+@app.command("calibration")
+def calibration_cmd(
+    csv: Path = typer.Argument(..., help="CSV with one row per case"),
+    label: str = typer.Option(..., "--label", help="label column"),
+    prob: str = typer.Option(..., "--prob", help="predicted probability column"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
+) -> None:
+    """Calibration on new data, as R's rms::val.prob: intercept and slope (0 and 1 when
+    perfectly calibrated; slope < 1 = too extreme), Brier, C, Emax/E90/Eavg."""
+    df = _read(csv, [label, prob])
+    res = _guard(val_prob, _labels(df, label), _scores(df, prob, "--prob"))
+    _emit([res], "Calibration (rms::val.prob)", as_json)
 
 
 @app.command("dca")

@@ -1,0 +1,73 @@
+"""How well predicted probabilities hold on new data: R's ``rms::val.prob``.
+
+External validation is judged by calibration as much as by discrimination:
+
+- **calibration intercept and slope**: the logistic regression of the outcome on the
+  model's logit, ``logit P(y=1) = a + b * logit(p)``; a perfectly calibrated model has
+  a = 0, b = 1; b < 1 means predictions too extreme (overfitting), a != 0 means risks
+  systematically too high or low. As in val.prob, a and b are fitted jointly.
+- **Brier score**: mean squared error of the probabilities.
+- **C (ROC)**: the concordance of p with y. val.prob takes it from ``lrm.fit``, which in
+  rms 6.x (the version R 4.2 in Debian ships, and the version the reference fixtures were
+  made with) counts pairs after binning the probabilities into 1/5000-wide bins;
+  ``c_index`` reproduces that, ``auc`` is the exact, unbinned AUC (rms >= 7 reports it).
+  They differ by at most a few pairs' share (5e-5 on the fixtures).
+- **Emax, E90, Eavg**: the maximum, 90th percentile and mean absolute difference between p
+  and the smoothed calibration curve (``lowess(p, y, iter=0)``, R's default span 2/3 and
+  delta 1% of the range of p), evaluated at each p.
+
+Each equals R's to 1e-6 on ``../shared/reference/r-gold/calibration_expected.csv``
+(``tests/test_r_parity.py``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import statsmodels.api as sm
+from sklearn.metrics import roc_auc_score
+
+from sonomics.evaluation._checks import DegenerateInputError, check_binary
+
+#: lrm.fit (rms 6.x) bins predicted probabilities this finely before counting pairs
+RMS_C_BINS = 5000
+
+
+def _lowess_calibration(p: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """R's ``approx(lowess(p, y, iter=0), xout=p, ties=mean)$y``."""
+    delta = 0.01 * float(p.max() - p.min())
+    curve = sm.nonparametric.lowess(y, p, frac=2 / 3, it=0, delta=delta, return_sorted=True)
+    xs, inverse = np.unique(curve[:, 0], return_inverse=True)
+    ys = np.bincount(inverse, weights=curve[:, 1]) / np.bincount(inverse)  # ties = mean
+    return np.interp(p, xs, ys)
+
+
+def val_prob(y: object, prob: object) -> dict[str, float]:
+    """``rms::val.prob(p, y)``'s calibration and discrimination indexes, by name.
+
+    Keys: n, intercept, slope, brier, c_index (rms 6.x binned), auc (exact), emax, e90,
+    eavg. Probabilities of exactly 0 or 1 are left out of the logistic calibration, as in
+    val.prob (whose warning becomes a :class:`DegenerateInputError` here when nothing is
+    left).
+    """
+    y_arr, p = check_binary(y, prob, name="prob")
+    if (p < 0).any() or (p > 1).any():
+        raise DegenerateInputError("prob: predicted probabilities must lie in [0, 1]")
+    inside = (p > 0) & (p < 1)
+    if inside.sum() < 3 or np.unique(y_arr[inside]).size < 2:
+        raise DegenerateInputError("prob: too few probabilities strictly between 0 and 1 "
+                                   "(with both classes) for the logistic calibration")
+    logit = np.log(p[inside] / (1 - p[inside]))
+    fit = sm.Logit(y_arr[inside].astype(float), sm.add_constant(logit)).fit(
+        disp=0, method="newton", tol=1e-12, maxiter=200)
+    error = np.abs(p - _lowess_calibration(p, y_arr.astype(float)))
+    return {
+        "n": int(p.size),
+        "intercept": float(fit.params[0]),
+        "slope": float(fit.params[1]),
+        "brier": float(np.mean((p - y_arr) ** 2)),
+        "c_index": float(roc_auc_score(y_arr, np.floor(p * RMS_C_BINS) / RMS_C_BINS)),
+        "auc": float(roc_auc_score(y_arr, p)),
+        "emax": float(error.max()),
+        "e90": float(np.quantile(error, 0.9)),
+        "eavg": float(error.mean()),
+    }
