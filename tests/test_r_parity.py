@@ -89,3 +89,21 @@ def test_val_prob_equals_rms(set_id):
                          ("c_index", "c_index"), ("emax", "emax"), ("eavg", "eavg")):
         assert res[ours] == pytest.approx(e[theirs], abs=1e-6), ours
     assert abs(res["auc"] - res["c_index"]) < 1e-4  # exact vs rms 6.x's binned pairs
+
+
+def test_calibration_in_the_large_solves_its_score_equation_and_finds_the_shift():
+    """CITL (slope fixed at 1) is the a with sum(y - expit(a + logit p)) = 0; on outcomes
+    drawn with a known intercept shift it recovers the shift and the slope stays ~1."""
+    from scipy.optimize import brentq
+    from scipy.special import expit, logit
+
+    from sonomics.evaluation.validation import calibration_with_ci
+
+    rng = np.random.default_rng(5)
+    p = expit(rng.normal(-0.5, 1.3, 4000))
+    y = rng.binomial(1, expit(0.7 + logit(p)))
+    res = calibration_with_ci(y, p)
+    root = brentq(lambda a: float(np.sum(y - expit(a + logit(p)))), -5, 5, xtol=1e-12)
+    assert res["citl"] == pytest.approx(root, abs=1e-8)
+    assert res["citl_low"] < 0.7 < res["citl_high"]
+    assert res["slope_low"] < 1.0 < res["slope_high"]

@@ -36,7 +36,8 @@ def test_every_stage_wrote_its_outputs(study_run):
     for name in ("table1_distribution", "table2_train_test", "supp_table1_clinical_lr",
                  "table3_clinical_models", "radiomics_icc", "table4_radiomics_models",
                  "table5_deep", "table6_dlr_models", "nomogram_coefficients",
-                 "table7_all_models", "hosmer_lemeshow", "delong_test", "failures"):
+                 "table7_all_models", "hosmer_lemeshow", "calibration_summary",
+                 "delong_test", "failures"):
         assert name in tables, name
     t7 = pd.read_csv(study.out / "tables" / "table7_all_models.csv")
     models = ("Clinical", "Radiomics", "Deep Learning", "DLR", "Nomogram")

@@ -71,3 +71,27 @@ def val_prob(y: object, prob: object) -> dict[str, float]:
         "e90": float(np.quantile(error, 0.9)),
         "eavg": float(error.mean()),
     }
+
+
+def calibration_with_ci(y: object, prob: object) -> dict[str, float]:
+    """Calibration-in-the-large and calibration slope with Wald 95% CIs (Van Calster et
+    al. 2016's weak calibration), beside val.prob's Brier, Emax and Eavg.
+
+    ``citl``: the intercept of ``logit P(y=1) = a + logit(p)`` (slope fixed at 1, logit p
+    as offset): 0 when the mean risk is right, > 0 when risks are too low. ``slope``: b of
+    ``a + b * logit(p)`` (val.prob's slope). Keys: citl, citl_low, citl_high, slope,
+    slope_low, slope_high, brier, emax, eavg, n.
+    """
+    stats = val_prob(y, prob)
+    y_arr, p = check_binary(y, prob, name="prob")
+    inside = (p > 0) & (p < 1)
+    logit, y_in = np.log(p[inside] / (1 - p[inside])), y_arr[inside].astype(float)
+    citl = sm.GLM(y_in, np.ones((y_in.size, 1)), family=sm.families.Binomial(),
+                  offset=logit).fit(tol=1e-12)
+    slope = sm.Logit(y_in, sm.add_constant(logit)).fit(disp=0, method="newton", tol=1e-12,
+                                                        maxiter=200)
+    (c_lo, c_hi), (s_lo, s_hi) = citl.conf_int()[0], slope.conf_int()[1]
+    return {"n": stats["n"], "citl": float(citl.params[0]), "citl_low": float(c_lo),
+            "citl_high": float(c_hi), "slope": stats["slope"], "slope_low": float(s_lo),
+            "slope_high": float(s_hi), "brier": stats["brier"], "emax": stats["emax"],
+            "eavg": stats["eavg"]}

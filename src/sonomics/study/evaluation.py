@@ -28,6 +28,24 @@ def _hosmer_lemeshow_row(name: str, side: str, y, prob) -> dict[str, str]:
             "df": str(hl.df), "P": format_p(hl.p), "groups": str(hl.groups)}
 
 
+def _calibration_row(name: str, side: str, y, prob) -> dict[str, str]:
+    from sonomics.evaluation._checks import DegenerateInputError
+    from sonomics.evaluation.validation import calibration_with_ci
+
+    try:
+        c = calibration_with_ci(y, prob)
+    except DegenerateInputError as exc:  # reported, never a NaN in the table
+        return {"Model": name, "Set": side, "n": str(len(y)),
+                "Calibration-in-the-large (95% CI)": f"not computable: {exc}",
+                "Calibration slope (95% CI)": "–", "Brier": "–", "Emax": "–", "Eavg": "–"}
+    return {"Model": name, "Set": side, "n": str(c["n"]),
+            "Calibration-in-the-large (95% CI)":
+                f"{c['citl']:.3f} ({c['citl_low']:.3f} to {c['citl_high']:.3f})",
+            "Calibration slope (95% CI)":
+                f"{c['slope']:.3f} ({c['slope_low']:.3f} to {c['slope_high']:.3f})",
+            "Brier": f"{c['brier']:.3f}", "Emax": f"{c['emax']:.3f}", "Eavg": f"{c['eavg']:.3f}"}
+
+
 def evaluation(ctx: StudyContext) -> None:
     from sonomics.evaluation.metrics import performance_rows
     from sonomics.evaluation.plots import calibration_figure, decision_curve_figure, roc_figure
@@ -43,7 +61,7 @@ def evaluation(ctx: StudyContext) -> None:
     first = next(iter(frames.values()))
     split, label = first["split"], first["label"].astype(int)
     is_tr, is_te = (split == "train").to_numpy(), (split == "test").to_numpy()
-    rows, hl_rows = [], []
+    rows, hl_rows, cal_rows = [], [], []
     oof = {name: f["oof"].to_numpy(dtype=float)[is_tr] for name, f in frames.items()
            if "oof" in f and f["oof"][is_tr].notna().all()}
     for name, f in frames.items():
@@ -53,6 +71,10 @@ def evaluation(ctx: StudyContext) -> None:
                                      label_apparent=True))
         for side, mask in (("training", is_tr), ("testing", is_te)):
             hl_rows.append(_hosmer_lemeshow_row(name, side, label[mask], prob[mask]))
+        if name in oof:  # training calibration only on honest (out-of-fold) scores
+            cal_rows.append(_calibration_row(name, "training (out-of-fold)",
+                                             label[is_tr], oof[name]))
+        cal_rows.append(_calibration_row(name, "testing", label[is_te], prob[is_te]))
     excluded = len(next(iter(preds.values()))) - len(common)
     apparent_only = [n for n in frames if n not in oof]
     run.write_table(rows_by_set(pd.concat(rows, ignore_index=True)), "table7_all_models",
@@ -70,6 +92,14 @@ def evaluation(ctx: StudyContext) -> None:
     _patient_ci_table(ctx, frames, oof, is_tr, is_te)
     run.write_table(pd.DataFrame(hl_rows), "hosmer_lemeshow",
                     title="Hosmer-Lemeshow tests (g = 10; df = groups formed - 2)")
+    run.write_table(pd.DataFrame(cal_rows), "calibration_summary",
+                    title="Calibration intercept and slope",
+                    note="Calibration-in-the-large: intercept with the slope fixed at 1 (0 = "
+                         "mean risk right; > 0 = risks too low). Calibration slope: 1 = "
+                         "ideal, < 1 = predictions too extreme (overfitting), > 1 = too "
+                         "modest. Wald 95% CIs. Brier, Emax and Eavg as rms::val.prob "
+                         "(lowess calibration curve). Training rows use out-of-fold scores; "
+                         "apparent scores say nothing about calibration.")
     for side, mask, tag in (("training", is_tr, "train"), ("testing", is_te, "test")):
         curves = {k: (label[mask], f["prob"].to_numpy(dtype=float)[mask])
                   for k, f in frames.items()}
@@ -142,7 +172,7 @@ EVALUATION = Stage(
     "Comparison of all models (Table 7, ROC, DCA, calibration, DeLong)",
     needs=("clinical", "radiomics_model", "deep", "fusion", "nomogram", "comparators"),
     writes=("tables/table7_all_models.*", "tables/table7b_patient_ci.*",
-            "tables/hosmer_lemeshow.*", "tables/delong_*",
+            "tables/hosmer_lemeshow.*", "tables/calibration_summary.*", "tables/delong_*",
             "tables/table8_comparators.*", "figures/roc_all_*.png", "figures/dca_*.png",
             "figures/calibration_*.png", "figures/delong_*.png",
             "figures/roc_comparators_test.png"),
@@ -158,6 +188,7 @@ EVALUATION = Stage(
         figure("delong_test", "Supplementary Figure 7B. DeLong test p-values, testing set"),
         figure("calibration_train", "Supplementary Figure 8A. Calibration, training set"),
         figure("calibration_test", "Supplementary Figure 8B. Calibration, testing set"),
+        table("calibration_summary", "Calibration intercept and slope (with 95% CI)"),
         table("hosmer_lemeshow", "Hosmer-Lemeshow tests"),
         table("delong_test", "DeLong tests, testing set (raw and Holm-adjusted p)"),
         table("delong_train", "DeLong tests, training set, out-of-fold scores (raw and "

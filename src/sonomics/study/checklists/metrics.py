@@ -67,9 +67,12 @@ def _comparison_clinical(f: RunFacts) -> Answer:
 
 
 def _calibration(f: RunFacts) -> Answer:
-    if f.has_table("hosmer_lemeshow") or f.has_figure("calibration_test"):
-        return t.reported("Calibration curves (training and testing) and Hosmer-Lemeshow "
-                          "tests for every model.", "calibration_test", met="yes")
+    if f.has_table("calibration_summary") or f.has_table("hosmer_lemeshow"):
+        return t.reported("Calibration curves, calibration-in-the-large and slope with 95% "
+                          "CIs, Brier, Emax/Eavg and Hosmer-Lemeshow tests for every model "
+                          "(training rows on out-of-fold scores).",
+                          "calibration_summary" if f.has_table("calibration_summary")
+                          else "hosmer_lemeshow", met="yes")
     return t.reported("Calibration was not assessed in this run.", met="no")
 
 

@@ -111,8 +111,9 @@ def outputs(f: RunFacts) -> str:
 def performance(f: RunFacts) -> str:
     text = ("AUC with DeLong 95% CI; accuracy, sensitivity, specificity, PPV, NPV at the "
             "training cut-off; training rows both apparent and out-of-fold; pairwise DeLong "
-            "tests with Holm-adjusted p-values; calibration curves and Hosmer-Lemeshow (g = "
-            "10); decision curves.")
+            "tests with Holm-adjusted p-values; calibration curves, calibration-in-the-large and "
+            "slope with 95% CIs, Brier, Emax/Eavg, Hosmer-Lemeshow (g = 10); decision "
+            "curves.")
     if f.has_table("table7b_patient_ci"):
         text += " Patient-level AUC intervals (seeded patient bootstrap) beside DeLong's."
     return text
