@@ -180,7 +180,8 @@ def test_a_deleted_output_reruns_its_stage_and_what_needs_it(study):
     table4.unlink()
     again = Study(study.config)
     again.run()
-    assert set(again.ran) == {"validate", "radiomics_model", "evaluation", "report", "bundle"}
+    assert set(again.ran) == {"validate", "radiomics_model", "evaluation", "checklists",
+                              "report", "bundle"}
     assert table4.exists()
 
 
@@ -218,7 +219,8 @@ def test_an_edited_mask_reruns_radiomics_and_downstream_only(study):
     again = Study(study.config)
     again.run()
     assert set(again.ran) == {"validate", "radiomics", "radiomics_model", "deep", "fusion",
-                              "comparators", "nomogram", "evaluation", "report", "bundle"}
+                              "comparators", "nomogram", "evaluation", "checklists", "report",
+                              "bundle"}
     after = pd.read_parquet(study.dir.radiomics_features)
     assert after.loc[case, "original_shape2D_PixelSurface"] < before.loc[
         case, "original_shape2D_PixelSurface"]

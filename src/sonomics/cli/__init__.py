@@ -17,7 +17,7 @@ import warnings
 
 import typer
 
-from sonomics._version import __version__
+from sonomics._version import __version__, code_digest
 from sonomics.cli import setup as _setup  # noqa: F401  (registers init, validate, datasets)
 from sonomics.cli import study as _study  # noqa: F401  (registers run, extract, deep, ...)
 from sonomics.cli.common import app, console, datasets_app
@@ -32,7 +32,7 @@ __all__ = ["app"]
 
 def _version(value: bool) -> None:
     if value:
-        console.print(f"sonomics {__version__}")
+        console.print(f"sonomics {__version__} (code {code_digest()})")
         raise typer.Exit()
 
 

@@ -1,7 +1,9 @@
 """Run declared stages in order, resuming exactly what is unchanged and complete.
 
 A stage's fingerprint hashes its settings, the fingerprints of the stages it needs, the
-*content* of the files it reads and the software version. A stage is skipped only when
+*content* of the files it reads, the software version and a digest of the code itself (so
+new code reruns what it might compute differently; content-keyed caches, such as the
+extracted features and the CNN checkpoints, keep that cheap). A stage is skipped only when
 its marker holds the same fingerprint, every output it recorded still exists and no stage
 it needs ran again in this run; otherwise every output it declared is removed first (so
 nothing stale survives, also when the stage now produces less) and it runs again. Markers
@@ -20,7 +22,7 @@ from typing import Any
 
 from rich.console import Console
 
-from sonomics._version import __version__
+from sonomics._version import __version__, code_digest
 from sonomics.io import atomic_write_text, sha256_file, stable_hash
 from sonomics.pipeline.stage import Stage, StageSkipped
 from sonomics.system import peak_rss_mb
@@ -111,7 +113,8 @@ class Runner:
         seconds = time.perf_counter() - started
         outputs = sorted(str(p.relative_to(self.root)) for p in self.outputs(stage))
         atomic_write_text(self.marker(stage.name), json.dumps(
-            {"fingerprint": fingerprint, "version": __version__, "status": status,
+            {"fingerprint": fingerprint, "version": __version__, "code": code_digest(),
+             "status": status,
              "seconds": round(seconds, 2), "outputs": outputs, **peak_rss_mb()}, indent=1))
         return StageRecord(stage.name, status, seconds)
 
@@ -151,12 +154,13 @@ class Runner:
 
     # ------------------------------------------------------------------ fingerprints
     def fingerprint(self, stage: Stage, context: Any, upstream: dict[str, str]) -> str:
-        """Hash of settings, upstream fingerprints, input-file content and version."""
+        """Hash of settings, upstream fingerprints, input-file content, version and code."""
         # content only, in the stage's order: a cohort moved elsewhere is still the same
         files = [self.digest(Path(p)) for p in stage.reads(context)]
         return stable_hash({"settings": stage.settings(context),
                             "upstream": [upstream.get(n) for n in stage.needs],
-                            "files": files, "version": __version__})
+                            "files": files, "version": __version__,
+                            "code": code_digest()})
 
     def digest(self, path: Path) -> str:
         """SHA-256 of a file's bytes (each file read once per runner), or why there is none."""

@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from sonomics._version import __version__
+from sonomics._version import __version__, code_digest
 from sonomics.config import StudyConfig
 from sonomics.io import atomic_write_text
 
@@ -57,7 +57,8 @@ KEY_PACKAGES = ["numpy", "pandas", "scikit-learn", "pyradiomics-bhklab", "torch"
 
 
 def package_versions() -> dict[str, str]:
-    versions = {"python": platform.python_version(), "sonomics": __version__}
+    versions = {"python": platform.python_version(),
+                "sonomics": f"{__version__} (code {code_digest()})"}
     for name in KEY_PACKAGES:
         try:
             versions[name] = metadata.version(name)
