@@ -537,8 +537,8 @@ def test_fewer_cases_than_folds_reduces_the_folds_once_with_a_warning():
         "cv_folds: 5-fold cross-validation reduced to 3 folds: the smallest class has only 3 "
         "training cases"]
     assert result.failures == {}  # SVM's inner calibration CV shrank to fit
-    assert list(result.table["Model"]) == ["LR-training", "LR-testing", "SVM-training",
-                                           "SVM-testing"]
+    assert list(result.table["Model"]) == ["LR-training (apparent)", "LR-testing",
+                                           "SVM-training (apparent)", "SVM-testing"]
     assert _numeric_cells_finite(result.table)
 
 
@@ -628,7 +628,7 @@ def test_a_degenerate_classifier_is_left_out_and_the_family_goes_on():
                "LightGBM-training: scores are constant, the ROC curve is undefined"
                for w in caught)
     assert list(result.models) == ["LR"] and result.best == "LR"
-    assert list(result.table["Model"]) == ["LR-training", "LR-testing"]
+    assert list(result.table["Model"]) == ["LR-training (apparent)", "LR-testing"]
     assert _numeric_cells_finite(result.table)
     assert result.failures_table.to_dict(orient="records") == [
         {"family": "Clinical", "classifier": "LightGBM",

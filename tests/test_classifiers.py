@@ -77,7 +77,8 @@ def test_family_table_best_by_training_cv_auc_and_oof_scores():
                          selection=build_selection_pipeline(SelectionConfig(lasso_folds=3)),
                          classifiers=names, grids=TINY, cv_folds=3, random_state=0)
     assert list(res.table.columns) == PERFORMANCE_COLUMNS
-    assert list(res.table["Model"]) == [f"{n}-{s}" for n in names for s in ("training", "testing")]
+    assert list(res.table["Model"]) == [f"{n}-{s}" for n in names
+                                        for s in ("training (apparent)", "testing")]
     assert res.best == max(res.cv_auc, key=res.cv_auc.get)
     assert res.oof_proba.shape == (120,) and np.all((res.oof_proba >= 0) & (res.oof_proba <= 1))
     assert set(res.cv_table["Classifier"]) == set(names)

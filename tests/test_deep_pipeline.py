@@ -26,7 +26,7 @@ def test_run_writes_table5_features_curves_and_gradcam(tmp_path):
     cases = pd.concat([write_cohort(tmp_path / "data", n=24), external.rename("x{}".format)])
     result = run_deep(cases, _config(), tmp_path / "run", progress=False, pretrained=False)
     out = tmp_path / "run"
-    assert list(result.table5["Model"]) == ["Resnet18-training", "Resnet18-testing",
+    assert list(result.table5["Model"]) == ["Resnet18-training (apparent)", "Resnet18-testing",
                                             "Resnet18-external"]
     assert (out / "tables" / "table5_deep.md").read_text().count("RANDOM initialisation") == 1
     features = pd.read_parquet(out / "deep" / "deep_features.parquet")

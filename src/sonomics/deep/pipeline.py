@@ -150,9 +150,10 @@ def run_deep(cases: pd.DataFrame, cfg: StudyConfig, out_dir: str | Path, *,
         label = get_spec(name).label
         if len(np.unique(labels[is_test])) == 2:
             rows.append(performance_rows(label, labels[is_train], prob[is_train],
-                                         labels[is_test], prob[is_test]))
+                                         labels[is_test], prob[is_test], label_apparent=True))
         else:
-            rows.append(performance_rows(label, labels[is_train], prob[is_train]))
+            rows.append(performance_rows(label, labels[is_train], prob[is_train],
+                                         label_apparent=True))
         if len(np.unique(labels[is_ext])) == 2:  # an external cohort, same training cut-off
             ext = performance_rows(label, labels[is_train], prob[is_train], labels[is_ext],
                                    prob[is_ext]).iloc[[1]]
@@ -167,7 +168,10 @@ def run_deep(cases: pd.DataFrame, cfg: StudyConfig, out_dir: str | Path, *,
     sources = {n: r.weights_source for n, r in trained.items()}
     chosen = choose_backbone(val_auc, list(deep.backbones))
     random_names = [get_spec(n).label for n, s in sources.items() if s == "random"]
-    note = (f"Cut-off chosen on training predictions (Youden). Backbone used downstream: "
+    note = (f"Training row: *apparent* (the CNN scoring the images it was trained on; "
+            f"optimistic). Cut-off chosen on it (Youden); Table 7 gives the out-of-fold "
+            f"training AUC (fold CNNs) where the run trains them and re-chooses the cut-off "
+            f"there. Backbone used downstream: "
             f"{get_spec(chosen).label} (best validation AUC "
             f"{val_auc[chosen]:.3f}; validation carved from training).")
     if random_names:

@@ -171,7 +171,7 @@ def fit_family(
             keeps a group on one side. Without them rows are taken as independent.
 
     Returns:
-        :class:`FamilyResult`; ``table`` holds rows ``<classifier>-training`` and
+        :class:`FamilyResult`; ``table`` holds rows ``<classifier>-training (apparent)`` and
         ``<classifier>-testing`` with the paper's columns, cut-offs from training.
     """
     names = list(classifiers or CLASSIFIERS)
@@ -200,7 +200,8 @@ def fit_family(
                 model.memory = None  # the cache folder is temporary
                 p_train = positive_proba(model, X_train)
                 p_test = None if X_test is None else positive_proba(model, X_test)
-                rows.append(performance_rows(name, y_tr, p_train, y_te, p_test))
+                rows.append(performance_rows(name, y_tr, p_train, y_te, p_test,
+                                             label_apparent=True))
             except _CLASSIFIER_ERRORS as exc:
                 failures[name] = " ".join(str(exc).split())
                 warnings.warn(f"{family}: classifier {name} failed and is left out: "

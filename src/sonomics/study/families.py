@@ -49,8 +49,11 @@ def roc_of_family(ctx: StudyContext, fam, y_test: np.ndarray, name: str, title: 
 
 def cv_note(fam) -> str:
     cv = ", ".join(f"{k} {v:.3f}" for k, v in fam.cv_auc.items())
-    return (f"Cut-offs chosen on the training set (Youden) and applied unchanged to the test "
-            f"set. Training CV AUC (folds grouped by patient and near-duplicate group): {cv}. "
+    return (f"Training rows are *apparent*: each classifier scoring the cases it was fitted "
+            f"on (optimistic; 1.000 for a model that memorises). Cut-offs (Youden) chosen on "
+            f"them and applied unchanged to the test set here; Table 7 re-chooses the final "
+            f"model's cut-off on out-of-fold scores. Training CV AUC (folds grouped by "
+            f"patient and near-duplicate group): {cv}. "
             f"Best by training CV AUC: **{fam.best}** (the best of several on the same "
             "folds: its CV AUC is optimistic; the test AUC is the estimate).")
 
