@@ -109,6 +109,7 @@ def test_report_carries_the_three_reporting_checklists(study_run):
     assert row["Status"] == "reported by sonomics" and "images of" in row["Answer from this run"]
     assert row["Shown in report"] == "#split_summary"
     assert 'id="split_summary"' in html
+    assert '<a href="#split_summary">split_summary</a>' in html  # the row links to it
     for key in ("tripod_ai", "claim", "metrics"):
         links = pd.read_csv(study.out / "tables" / f"checklist_{key}.csv", dtype=str,
                             keep_default_na=False)["Shown in report"]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import html
 import platform
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import metadata
@@ -132,7 +133,11 @@ def _table_html(path: Path) -> str:
     if frame.empty:
         return "<p class='muted'>(empty: nothing to report)</p>"
     frame = frame.map(_display)
-    return frame.to_html(index=False, escape=True, border=0, classes="data") + _table_note(path)
+    body = frame.to_html(index=False, escape=True, border=0, classes="data")
+    # a cell that is only "#anchor" (the checklists' "Shown in report") becomes a link; the
+    # pattern admits no character that escaping would have changed
+    body = re.sub(r"<td>#([A-Za-z0-9_\-]+)</td>", r'<td><a href="#\1">\1</a></td>', body)
+    return body + _table_note(path)
 
 
 def _figure_uri(path: Path) -> str:
