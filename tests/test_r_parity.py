@@ -107,3 +107,17 @@ def test_calibration_in_the_large_solves_its_score_equation_and_finds_the_shift(
     assert res["citl"] == pytest.approx(root, abs=1e-8)
     assert res["citl_low"] < 0.7 < res["citl_high"]
     assert res["slope_low"] < 1.0 < res["slope_high"]
+
+
+def test_calibration_of_separating_probabilities_is_refused_in_one_line():
+    """Probabilities that separate the classes have no finite calibration slope: a clear
+    error (the table shows 'not computable'), never a huge number with a warning."""
+    from sonomics.evaluation._checks import DegenerateInputError
+    from sonomics.evaluation.validation import calibration_with_ci
+
+    y = np.array([0] * 20 + [1] * 20)
+    p = np.r_[np.linspace(0.05, 0.45, 20), np.linspace(0.55, 0.95, 20)]
+    with pytest.raises(DegenerateInputError, match="separate the classes"):
+        val_prob(y, p)
+    with pytest.raises(DegenerateInputError, match="separate the classes"):
+        calibration_with_ci(y, p)

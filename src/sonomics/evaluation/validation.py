@@ -22,9 +22,12 @@ Each equals R's to 1e-6 on ``../shared/reference/r-gold/calibration_expected.csv
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import statsmodels.api as sm
 from sklearn.metrics import roc_auc_score
+from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparationWarning
 
 from sonomics.evaluation._checks import DegenerateInputError, check_binary
 
@@ -35,10 +38,36 @@ RMS_C_BINS = 5000
 def _lowess_calibration(p: np.ndarray, y: np.ndarray) -> np.ndarray:
     """R's ``approx(lowess(p, y, iter=0), xout=p, ties=mean)$y``."""
     delta = 0.01 * float(p.max() - p.min())
-    curve = sm.nonparametric.lowess(y, p, frac=2 / 3, it=0, delta=delta, return_sorted=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        curve = sm.nonparametric.lowess(y, p, frac=2 / 3, it=0, delta=delta,
+                                        return_sorted=True)
+    if not np.isfinite(curve[:, 1]).all():
+        raise DegenerateInputError("prob: too few distinct probabilities for the smoothed "
+                                   "calibration curve (Emax/Eavg)")
     xs, inverse = np.unique(curve[:, 0], return_inverse=True)
     ys = np.bincount(inverse, weights=curve[:, 1]) / np.bincount(inverse)  # ties = mean
     return np.interp(p, xs, ys)
+
+
+def _logit_fit(y: np.ndarray, X: np.ndarray, offset: np.ndarray | None = None):
+    """Maximum-likelihood logistic fit that refuses, in one line, to return an estimate
+    that does not exist: when the probabilities separate the classes the calibration slope
+    runs off to infinity (statsmodels would only warn and return a huge number)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if offset is None:
+            fit = sm.Logit(y, X).fit(disp=0, method="newton", tol=1e-12, maxiter=200)
+        else:
+            fit = sm.GLM(y, X, family=sm.families.Binomial(), offset=offset).fit(tol=1e-12)
+    trouble = [w for w in caught
+               if issubclass(w.category, (PerfectSeparationWarning, ConvergenceWarning))]
+    converged = getattr(fit, "converged", None)  # GLM results
+    if converged is None:  # discrete-model results
+        converged = fit.mle_retvals.get("converged", True)
+    if trouble or not converged or not np.isfinite(fit.params).all():
+        raise DegenerateInputError("prob: the probabilities (nearly) separate the classes, "
+                                   "so the calibration intercept and slope are not estimable")
+    return fit
 
 
 def val_prob(y: object, prob: object) -> dict[str, float]:
@@ -57,8 +86,7 @@ def val_prob(y: object, prob: object) -> dict[str, float]:
         raise DegenerateInputError("prob: too few probabilities strictly between 0 and 1 "
                                    "(with both classes) for the logistic calibration")
     logit = np.log(p[inside] / (1 - p[inside]))
-    fit = sm.Logit(y_arr[inside].astype(float), sm.add_constant(logit)).fit(
-        disp=0, method="newton", tol=1e-12, maxiter=200)
+    fit = _logit_fit(y_arr[inside].astype(float), sm.add_constant(logit))
     error = np.abs(p - _lowess_calibration(p, y_arr.astype(float)))
     return {
         "n": int(p.size),
@@ -86,10 +114,8 @@ def calibration_with_ci(y: object, prob: object) -> dict[str, float]:
     y_arr, p = check_binary(y, prob, name="prob")
     inside = (p > 0) & (p < 1)
     logit, y_in = np.log(p[inside] / (1 - p[inside])), y_arr[inside].astype(float)
-    citl = sm.GLM(y_in, np.ones((y_in.size, 1)), family=sm.families.Binomial(),
-                  offset=logit).fit(tol=1e-12)
-    slope = sm.Logit(y_in, sm.add_constant(logit)).fit(disp=0, method="newton", tol=1e-12,
-                                                        maxiter=200)
+    citl = _logit_fit(y_in, np.ones((y_in.size, 1)), offset=logit)
+    slope = _logit_fit(y_in, sm.add_constant(logit))
     (c_lo, c_hi), (s_lo, s_hi) = citl.conf_int()[0], slope.conf_int()[1]
     return {"n": stats["n"], "citl": float(citl.params[0]), "citl_low": float(c_lo),
             "citl_high": float(c_hi), "slope": stats["slope"], "slope_low": float(s_lo),
