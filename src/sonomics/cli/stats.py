@@ -29,7 +29,6 @@ from sonomics.evaluation.dca import decision_curves
 from sonomics.evaluation.delong import auc_delong, delong_test
 from sonomics.evaluation.icc import icc_forms_table
 from sonomics.evaluation.metrics import DegenerateInputError, youden_point
-from sonomics.evaluation.validation import val_prob
 
 app = typer.Typer(
     name="stats",
@@ -191,6 +190,8 @@ def calibration_cmd(
 ) -> None:
     """Calibration on new data, as R's rms::val.prob: intercept and slope (0 and 1 when
     perfectly calibrated; slope < 1 = too extreme), Brier, C, Emax/E90/Eavg."""
+    from sonomics.evaluation.validation import val_prob  # statsmodels: only when asked
+
     df = _read(csv, [label, prob])
     res = _guard(val_prob, _labels(df, label), _scores(df, prob, "--prob"))
     _emit([res], "Calibration (rms::val.prob)", as_json)
