@@ -16,7 +16,7 @@ External validation is judged by calibration as much as by discrimination:
   and the smoothed calibration curve (``lowess(p, y, iter=0)``, R's default span 2/3 and
   delta 1% of the range of p), evaluated at each p.
 
-Each equals R's to 1e-6 on ``../shared/reference/r-gold/calibration_expected.csv``
+Each equals R's to 1e-6 on ``tests/fixtures/r-gold/calibration_expected.csv``
 (``tests/test_r_parity.py``).
 """
 
@@ -70,14 +70,8 @@ def _logit_fit(y: np.ndarray, X: np.ndarray, offset: np.ndarray | None = None):
     return fit
 
 
-def val_prob(y: object, prob: object) -> dict[str, float]:
-    """``rms::val.prob(p, y)``'s calibration and discrimination indexes, by name.
-
-    Keys: n, intercept, slope, brier, c_index (rms 6.x binned), auc (exact), emax, e90,
-    eavg. Probabilities of exactly 0 or 1 are left out of the logistic calibration, as in
-    val.prob (whose warning becomes a :class:`DegenerateInputError` here when nothing is
-    left).
-    """
+def _calibration_inputs(y: object, prob: object):
+    """Checked labels and probabilities, and the logit/label of those strictly in (0, 1)."""
     y_arr, p = check_binary(y, prob, name="prob")
     if (p < 0).any() or (p > 1).any():
         raise DegenerateInputError("prob: predicted probabilities must lie in [0, 1]")
@@ -85,10 +79,14 @@ def val_prob(y: object, prob: object) -> dict[str, float]:
     if inside.sum() < 3 or np.unique(y_arr[inside]).size < 2:
         raise DegenerateInputError("prob: too few probabilities strictly between 0 and 1 "
                                    "(with both classes) for the logistic calibration")
-    logit = np.log(p[inside] / (1 - p[inside]))
-    fit = _logit_fit(y_arr[inside].astype(float), sm.add_constant(logit))
+    return y_arr, p, np.log(p[inside] / (1 - p[inside])), y_arr[inside].astype(float)
+
+
+def _val_prob(y_arr: np.ndarray, p: np.ndarray, logit: np.ndarray, y_in: np.ndarray):
+    """val.prob's indexes and the fitted calibration (intercept + slope) model."""
+    fit = _logit_fit(y_in, sm.add_constant(logit))
     error = np.abs(p - _lowess_calibration(p, y_arr.astype(float)))
-    return {
+    stats = {
         "n": int(p.size),
         "intercept": float(fit.params[0]),
         "slope": float(fit.params[1]),
@@ -99,6 +97,18 @@ def val_prob(y: object, prob: object) -> dict[str, float]:
         "e90": float(np.quantile(error, 0.9)),
         "eavg": float(error.mean()),
     }
+    return stats, fit
+
+
+def val_prob(y: object, prob: object) -> dict[str, float]:
+    """``rms::val.prob(p, y)``'s calibration and discrimination indexes, by name.
+
+    Keys: n, intercept, slope, brier, c_index (rms 6.x binned), auc (exact), emax, e90,
+    eavg. Probabilities of exactly 0 or 1 are left out of the logistic calibration, as in
+    val.prob (whose warning becomes a :class:`DegenerateInputError` here when nothing is
+    left).
+    """
+    return _val_prob(*_calibration_inputs(y, prob))[0]
 
 
 def calibration_with_ci(y: object, prob: object) -> dict[str, float]:
@@ -110,12 +120,9 @@ def calibration_with_ci(y: object, prob: object) -> dict[str, float]:
     ``a + b * logit(p)`` (val.prob's slope). Keys: citl, citl_low, citl_high, slope,
     slope_low, slope_high, brier, emax, eavg, n.
     """
-    stats = val_prob(y, prob)
-    y_arr, p = check_binary(y, prob, name="prob")
-    inside = (p > 0) & (p < 1)
-    logit, y_in = np.log(p[inside] / (1 - p[inside])), y_arr[inside].astype(float)
+    y_arr, p, logit, y_in = _calibration_inputs(y, prob)
+    stats, slope = _val_prob(y_arr, p, logit, y_in)
     citl = _logit_fit(y_in, np.ones((y_in.size, 1)), offset=logit)
-    slope = _logit_fit(y_in, sm.add_constant(logit))
     (c_lo, c_hi), (s_lo, s_hi) = citl.conf_int()[0], slope.conf_int()[1]
     return {"n": stats["n"], "citl": float(citl.params[0]), "citl_low": float(c_lo),
             "citl_high": float(c_hi), "slope": stats["slope"], "slope_low": float(s_lo),

@@ -107,7 +107,7 @@ def _auc_cells(run: RunDir) -> dict[str, str]:
     return out
 
 
-def _missing(run: RunDir, cfg: StudyConfig, train_ids: pd.Index) -> dict[str, int]:
+def _missing(cfg: StudyConfig, train_ids: pd.Index) -> dict[str, int]:
     manifest = cfg.data.manifest
     variables = cfg.data.continuous + cfg.data.categorical
     if not variables or manifest is None or not Path(manifest).exists():
@@ -146,7 +146,7 @@ def gather(ctx: StudyContext) -> RunFacts:
     facts.test_auc = _auc_cells(run)
     try:
         split = run.split()
-        facts.missing = _missing(run, cfg, split.index[split == "train"])
+        facts.missing = _missing(cfg, split.index[split == "train"])
     except (FileNotFoundError, KeyError, ValueError):
         facts.missing = {}
     return facts
