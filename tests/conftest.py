@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,21 @@ def disk_mask(shape=(64, 80), center=(32, 40), radius=12) -> np.ndarray:
 
 def speckle_image(rng: np.random.Generator, shape=(64, 80)) -> np.ndarray:
     return rng.integers(20, 200, size=shape, dtype=np.uint8)
+
+
+@pytest.fixture(scope="module")
+def module_tmp(tmp_path_factory, request) -> Path:
+    """A folder shared by one test module, removed when the module is done.
+
+    Whole-study fixtures write CNN checkpoints (tens of MB each); keeping every module's
+    until the session ends filled a CI machine's /tmp. Kept while any test has failed, to
+    look at.
+    """
+    path = tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1])
+    failed_before = request.session.testsfailed
+    yield path
+    if request.session.testsfailed == failed_before:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture

@@ -115,6 +115,23 @@ def test_interrupted_training_resumes_from_its_last_epoch(tmp_path, monkeypatch)
     assert other.resumed_from == 0
 
 
+def test_a_finished_run_keeps_only_its_history_and_reruns_without_training(tmp_path):
+    crops, labels = synthetic_crops(n=24, size=32, seed=2)
+    groups = np.arange(24)
+    kw = dict(pretrained=False, progress=False, max_steps=1, checkpoint_dir=tmp_path)
+    first = train_backbone("resnet18", crops, labels, groups, _settings(epochs=2), **kw)
+    record = torch.load(tmp_path / "last_state.pt", map_location="cpu", weights_only=True)
+    # weights live once, in best.safetensors; no optimizer state (2x the model) is kept
+    assert not {"model", "optimizer", "scheduler"} & set(record)
+    assert (tmp_path / "last_state.pt").stat().st_size < 100_000
+    assert (tmp_path / "best.safetensors").stat().st_size > 10_000_000
+    again = train_backbone("resnet18", crops, labels, groups, _settings(epochs=2), **kw)
+    assert again.resumed_from == 2 and again.epoch_seconds == []
+    assert again.best_epoch == first.best_epoch
+    np.testing.assert_array_equal(predict_logits(again.model, crops, again.normaliser),
+                                  predict_logits(first.model, crops, first.normaliser))
+
+
 def test_training_curve_is_a_png(tmp_path):
     import pandas as pd
 

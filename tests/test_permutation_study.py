@@ -29,8 +29,8 @@ from sonomics.study import Study
 
 
 @pytest.fixture(scope="module")
-def noise_run(tmp_path_factory) -> tuple[RunDir, pd.Series]:
-    cfg = noise_config(tmp_path_factory.mktemp("noise"))
+def noise_run(module_tmp) -> tuple[RunDir, pd.Series]:
+    cfg = noise_config(module_tmp)
     Study(cfg).run()
     manifest = pd.read_csv(cfg.data.manifest, dtype={"case_id": str})
     return RunDir(cfg.out), manifest.set_index("case_id")["patient_id"]

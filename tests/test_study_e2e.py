@@ -23,8 +23,8 @@ from sonomics.study import Study
 
 
 @pytest.fixture(scope="module")
-def study_run(tmp_path_factory) -> tuple[Study, Path]:
-    root = tmp_path_factory.mktemp("study")
+def study_run(module_tmp) -> tuple[Study, Path]:
+    root = module_tmp
     study = Study(tiny_config(root))
     study.run()
     return study, root

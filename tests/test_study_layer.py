@@ -50,8 +50,8 @@ def _expected_fill(train: pd.DataFrame, var: str) -> object:
 
 
 @pytest.fixture(scope="module")
-def study(tmp_path_factory) -> Study:
-    root = tmp_path_factory.mktemp("layer")
+def study(module_tmp) -> Study:
+    root = module_tmp
     # lenient thresholds keep a clinical model on 44 cases with blanked values
     cfg = tiny_config(root, models={"univariable_p": 0.5, "clinical_p": 0.5},
                       predict={"impute_missing": True})

@@ -13,8 +13,9 @@ What it does, and why:
   or every allowed CPU core).
 * **Checkpoints**: ``best.safetensors`` (the best validation epoch's weights) and
   ``last_state.pt`` (model, optimizer, scheduler, history of the last finished epoch in one
-  file, ``torch.save`` of plain state dicts, loaded with ``weights_only=True``). Both are
-  copied to CPU at once and written atomically by a background thread, so the GPU never
+  file, ``torch.save`` of plain state dicts, loaded with ``weights_only=True``; once training
+  has finished it keeps only the history, as ``best.safetensors`` holds the weights). Both
+  are copied to CPU at once and written atomically by a background thread, so the GPU never
   waits for the disk; a run killed at any point resumes from its last finished epoch when
   its inputs and settings (a fingerprint) are unchanged.
 """
@@ -269,9 +270,10 @@ def train_backbone(name: str, crops: np.ndarray, labels: np.ndarray, groups: np.
     if ckpt is not None and (ckpt / "last_state.pt").is_file():
         state = torch.load(ckpt / "last_state.pt", map_location="cpu", weights_only=True)
         if state.get("fingerprint") == fingerprint:
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            scheduler.load_state_dict(state["scheduler"])
+            if "model" in state:  # a finished run's record keeps no weights: best.safetensors
+                model.load_state_dict(state["model"])
+                optimizer.load_state_dict(state["optimizer"])
+                scheduler.load_state_dict(state["scheduler"])
             history = list(state["history"])
             best_score, best_epoch = float(state["best_score"]), int(state["best_epoch"])
             stale, start_epoch = int(state["stale"]), int(state["epoch"])
@@ -353,10 +355,13 @@ def train_backbone(name: str, crops: np.ndarray, labels: np.ndarray, groups: np.
             if ckpt is not None:
                 # one file, so model, optimizer and epoch can never disagree after a kill
                 state = {"fingerprint": fingerprint, "epoch": epoch, "history": list(history),
-                         "model": _to_cpu(model.state_dict()),
-                         "best_score": best_score, "best_epoch": best_epoch, "stale": stale,
-                         "optimizer": _to_cpu(optimizer.state_dict()),
-                         "scheduler": copy.deepcopy(scheduler.state_dict())}
+                         "best_score": best_score, "best_epoch": best_epoch, "stale": stale}
+                if not (done and best_epoch):
+                    # resuming needs weights and optimizer; a finished run with a best
+                    # checkpoint does not, and dropping them saves 3x the model on disk
+                    state |= {"model": _to_cpu(model.state_dict()),
+                              "optimizer": _to_cpu(optimizer.state_dict()),
+                              "scheduler": copy.deepcopy(scheduler.state_dict())}
                 pending.append(writer.submit(_write_state, state, ckpt / "last_state.pt"))
 
     for future in pending:
