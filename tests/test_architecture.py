@@ -20,8 +20,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("sonomics.pipeline", "sonomics.report", "sonomics.data", "sonomics.radiomics",
      "sonomics.deep", "sonomics.selection", "sonomics.models", "sonomics.evaluation"),
     ("sonomics.rundir", "sonomics.bundle"),
-    ("sonomics.io", "sonomics.config", "sonomics.reporting_config", "sonomics.progress",
-     "sonomics.system", "sonomics._version"),
+    ("sonomics.io", "sonomics.config", "sonomics.cohort_config", "sonomics.reporting_config",
+     "sonomics.progress", "sonomics.system", "sonomics._version"),
 ]
 #: pairs of the same layer that must not import each other in either direction
 INDEPENDENT = [("sonomics.study", "sonomics.predict")]

@@ -19,6 +19,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from sonomics.cohort_config import DataConfig, SplitConfig
 from sonomics.reporting_config import ReportingConfig
 
 PAPER_CLASSIFIERS = ["LR", "SVM", "RandomForest", "ExtraTrees", "XGBoost", "LightGBM", "MLP"]
@@ -32,67 +33,6 @@ class ConfigError(ValueError):
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-
-class DataConfig(_Section):
-    """Where the cohort is and how its manifest's columns are named."""
-
-    manifest: Path | None = Field(None, description="CSV or XLSX with one row per image")
-    case_id: str = Field("case_id", description="column: unique case (image) id")
-    patient_id: str | None = Field(
-        "patient_id", description="column: patient id (optional; defaults to the case id)"
-    )
-    image: str = Field("image", description="column: image path (relative to the manifest)")
-    mask: str = Field("mask", description="column: lesion mask path of reader 1")
-    mask_reader2: str | None = Field(
-        "mask_reader2", description="column: optional second-reader mask path (for ICC)"
-    )
-    label: str = Field("label", description="column: benign/malignant (or 0/1)")
-    split: str | None = Field(
-        "split", description="column: optional fixed split (train/test/external)"
-    )
-    subtype: str | None = Field(None, description="column: optional histological subtype")
-    spacing: str | None = Field(
-        None, description="column: optional pixel spacing in mm (overrides file headers)"
-    )
-    label_map: dict[str, int] = Field(
-        default_factory=lambda: {"benign": 0, "malignant": 1, "0": 0, "1": 1},
-        description="label text (case-insensitive, trimmed) -> 0 benign / 1 malignant",
-    )
-    mask_label: int | None = Field(
-        None, description="ROI label value in the mask; null = every non-zero pixel"
-    )
-    min_roi_pixels: int = Field(25, ge=1, description="smallest acceptable ROI area, pixels")
-    continuous: list[str] = Field(default_factory=list, description="continuous clinical columns")
-    categorical: list[str] = Field(
-        default_factory=list, description="categorical clinical columns"
-    )
-    synthetic: bool = Field(False, description="the cohort is synthetic (banner on outputs)")
-
-    @field_validator("label_map")
-    @classmethod
-    def _binary_labels(cls, value: dict[str, int]) -> dict[str, int]:
-        bad = {k: v for k, v in value.items() if v not in (0, 1)}
-        if bad:
-            raise ValueError(f"values must be 0 (benign) or 1 (malignant), got {bad}")
-        return {str(k).strip().lower(): int(v) for k, v in value.items()}
-
-    @model_validator(mode="after")
-    def _clinical_disjoint(self) -> DataConfig:
-        both = sorted(set(self.continuous) & set(self.categorical))
-        if both:
-            raise ValueError(f"columns declared both continuous and categorical: {both}")
-        return self
-
-
-class SplitConfig(_Section):
-    """Train/test partition (paper: random 7:3)."""
-
-    test_size: float = Field(0.3, gt=0, lt=1, description="fraction of patients in the test set")
-    seed: int = Field(42, description="random seed of the split")
-    use_manifest_split: bool = Field(
-        True, description="use the manifest's split column when it is present"
-    )
 
 
 class RadiomicsConfig(_Section):

@@ -17,7 +17,8 @@ from sonomics.progress import progress_callback
 
 # ------------------------------------------------------------------ init
 STRUCTURAL = {"case_id", "patient_id", "image", "mask", "mask_reader2", "label", "split",
-              "subtype", "spacing_mm"}
+              "subtype", "spacing_mm", "site", "source_site", "source_case_id",
+              "source_patient_id"}
 #: columns that are not predictors by default: a radiologist's verdict, acquisition details
 NOT_PREDICTORS = {"birads", "bi-rads", "bi_rads", "device", "side", "verification", "fold5",
                   "fold", "kfold", "histology", "diagnosis"}
@@ -196,6 +197,38 @@ def datasets_convert(
                   f"({counts.get('benign', 0)} benign, {counts.get('malignant', 0)} malignant), "
                   f"{frame['patient_id'].nunique()} patients")
     console.print(f"next: sonomics init STUDY_DIR --manifest {path}")
+
+
+@datasets_app.command("merge")
+@reporting_errors
+def datasets_merge(
+    manifests: list[Path] = typer.Argument(..., help="Two or more manifests (CSV/XLSX)."),
+    site: list[str] = typer.Option(..., "--site", help="Name of each manifest's site, in "
+                                   "the same order (repeat: --site BUSBRA --site BrEaST)."),
+    out: Path = typer.Option(..., "--out", help="Folder (or .csv path) for the manifest."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing manifest."),
+) -> None:
+    """Merge cohorts from several centres into one manifest with a `site` column.
+
+    Case and patient ids become SITE-ID (unique, and stable whatever else is merged);
+    relative paths are rewritten to stay valid from the new folder. Then name a site
+    external in the config (`split: {external_sites: [BrEaST]}`) to train on the others
+    and validate on it, and set `harmonisation.enabled: true` for ComBat by site.
+
+    Example: sonomics datasets merge runs/bus-bra/manifest.csv runs/breast/manifest.csv
+    --site BUSBRA --site BrEaST --out runs/merged
+    """
+    from sonomics.data.merge import merge_manifests
+
+    result = merge_manifests(manifests, site, out, force=force)
+    counts = result.frame.groupby("site")["label"].value_counts().unstack(fill_value=0)
+    for name, row in counts.iterrows():
+        console.print(f"  {name}: {int(row.sum())} cases ({int(row.get('benign', 0))} benign, "
+                      f"{int(row.get('malignant', 0))} malignant)")
+    for col, lacking in result.partial_columns.items():
+        err_console.print(f"[yellow]column {col!r} is absent from site(s) "
+                          f"{', '.join(lacking)}: empty there[/yellow]", highlight=False)
+    console.print(f"wrote {result.path}: {len(result.frame)} cases from {len(site)} sites")
 
 
 @datasets_app.command("list")

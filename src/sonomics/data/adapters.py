@@ -20,7 +20,8 @@ absolute). The manifest uses sonomics' default column names, so
   follow-up, not biopsy).
 * ``bus-bra`` — BUS-BRA (Gómez-Flores et al., Med. Phys. 2024): ``bus_data.csv``
   where ``Case`` is the patient (several images per patient); BI-RADS, device,
-  side and the official 5-fold partition are kept as columns.
+  side and the official 5-fold partition are kept as columns; the device is also the
+  ``site`` (four scanners).
 * ``busi`` — BUSI (Al-Dhabyani et al., Data in Brief 2020): ``benign/``,
   ``malignant/``, ``normal/`` with ``NAME.png``, ``NAME_mask.png`` and extra
   ``NAME_mask_1.png``… which are merged into one ROI (joined with ``|``);
@@ -139,6 +140,7 @@ def convert_bus_bra(src: Path) -> pd.DataFrame:
         "subtype": table["Histology"],
         "birads": table["BIRADS"].astype(str),
         "device": table["Device"],
+        "site": table["Device"],  # the scanner: the batch ComBat harmonises
         "side": table["Side"],
     })
     out["fold5"] = table["ID"].map(folds).astype("Int64")

@@ -5,7 +5,9 @@ several images (BUS-BRA), all of them go to the same side: the split is made
 on patients, stratified on the patient's label (malignant if any of their
 lesions is), so no patient is on both sides. A manifest split column
 (``train``/``test``/``external``) overrides the random split; an ``external``
-set is evaluated like the test set but reported separately.
+set is evaluated like the test set but reported separately. ``split.external_sites``
+makes every case of the named sites (``site`` column) external, for validation on
+another centre; no patient may have images on both an external and another site.
 """
 
 from __future__ import annotations
@@ -34,8 +36,44 @@ def make_split(table: pd.DataFrame, cfg: SplitConfig) -> pd.Series:
 
     ``table`` needs ``patient_id`` and ``label`` columns (a Cohort table); when it
     has a ``split`` column with a value on every row and ``cfg.use_manifest_split``,
-    that split is used as given after checking it keeps patients on one side.
+    that split is used as given after checking it keeps patients on one side. Cases of
+    ``cfg.external_sites`` (``site`` column) are external whatever the split column says;
+    the other cases are split as above.
     """
+    external = external_cases(table, cfg.external_sites)
+    if not external.any():
+        return _internal_split(table, cfg)
+    if external.all():
+        raise SplitError(f"split.external_sites {cfg.external_sites} hold every case: "
+                         "nothing is left to train on")
+    inner = _internal_split(table.loc[~external], cfg)
+    split = pd.concat([inner, pd.Series("external", index=table.index[external])])
+    split = split.loc[table.index].rename("split")
+    _check_grouping(table, split)
+    return split
+
+
+def external_cases(table: pd.DataFrame, sites: list[str]) -> pd.Series:
+    """``case_id -> True`` for the cases of the named external sites."""
+    if not sites:
+        return pd.Series(False, index=table.index)
+    site = table["site"] if "site" in table else pd.Series(None, index=table.index)
+    if site.isna().all():
+        raise SplitError("split.external_sites is set but the manifest has no 'site' column "
+                         "(data.site names it; `sonomics datasets merge` writes one)")
+    if site.isna().any():
+        missing = ", ".join(map(str, site.index[site.isna()][:5]))
+        raise SplitError(f"split.external_sites needs the site of every case; field 'site' is "
+                         f"empty for case(s) {missing}")
+    unknown = sorted(set(sites) - set(site))
+    if unknown:
+        raise SplitError(f"split.external_sites: site(s) {unknown} not in the manifest's site "
+                         f"column (it has {sorted(set(site))})")
+    return site.isin(sites)
+
+
+def _internal_split(table: pd.DataFrame, cfg: SplitConfig) -> pd.Series:
+    """The train/test split of the cases that are not of an external site."""
     if "split" in table and cfg.use_manifest_split and table["split"].notna().any():
         given = table["split"]
         if given.isna().any():
@@ -76,19 +114,30 @@ def _check_grouping(table: pd.DataFrame, split: pd.Series) -> None:
 
 
 def split_summary(table: pd.DataFrame, split: pd.Series) -> pd.DataFrame:
-    """Counts of cases, patients and malignant cases per side."""
+    """Counts of cases, patients and malignant cases per side (and per site, when the
+    cohort has several)."""
     frame = table.assign(split=split)
-    out = frame.groupby("split").agg(cases=("label", "size"),
-                                     patients=("patient_id", "nunique"),
-                                     malignant=("label", "sum"))
+    keys = ["split"]
+    if has_sites(table):
+        keys.append("site")
+    out = frame.groupby(keys).agg(cases=("label", "size"),
+                                  patients=("patient_id", "nunique"),
+                                  malignant=("label", "sum"))
     out["malignant_fraction"] = (out["malignant"] / out["cases"]).round(3)
     return out.reset_index()
 
 
+def has_sites(table: pd.DataFrame) -> bool:
+    """Whether the cohort names a site for its cases and has more than one."""
+    return "site" in table and table["site"].notna().any() and table["site"].nunique() > 1
+
+
 def write_split(table: pd.DataFrame, split: pd.Series, path: str | Path) -> Path:
-    """Write ``split.csv`` (case_id, patient_id, label, split) atomically."""
+    """Write ``split.csv`` (case_id, patient_id, label, split[, site]) atomically."""
     frame = pd.DataFrame({"patient_id": table["patient_id"], "label": table["label"].astype(int),
                           "split": split})
+    if "site" in table and table["site"].notna().any():
+        frame["site"] = table["site"]
     frame.index.name = "case_id"
     return atomic_write_text(path, csv_text(frame))
 

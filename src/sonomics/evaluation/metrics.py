@@ -123,13 +123,15 @@ def _row(label: str, y: object, score: object, threshold: float) -> dict[str, ob
 def performance_rows(
     name: str, y_train: object, s_train: object, y_test: object = None, s_test: object = None,
     s_train_oof: object = None, label_apparent: bool = False,
+    y_external: object = None, s_external: object = None,
 ) -> pd.DataFrame:
-    """The paper's results rows ``<name>-training`` (and ``<name>-testing``).
+    """The paper's results rows ``<name>-training`` (and ``<name>-testing``, and
+    ``<name>-external`` for cases of another centre).
 
     The Youden cut-off is chosen on the training scores and applied unchanged to the test
-    scores. With ``s_train_oof`` (out-of-fold training scores) the cut-off is chosen on
-    those — on resubstitution scores of a model that fits its training set perfectly any
-    cut-off in a wide gap is "optimal" — and the training set gets two rows,
+    (and external) scores. With ``s_train_oof`` (out-of-fold training scores) the cut-off
+    is chosen on those — on resubstitution scores of a model that fits its training set
+    perfectly any cut-off in a wide gap is "optimal" — and the training set gets two rows,
     ``<name>-training (apparent)`` and ``<name>-training (out-of-fold)``, the honest one
     (``label_apparent`` labels a lone training row *apparent* too).
     Columns: :data:`PERFORMANCE_COLUMNS`; the cut-off is kept in ``df.attrs["threshold"]``.
@@ -151,6 +153,10 @@ def performance_rows(
         raise ValueError(f"{name}: give both y_test and s_test, or neither")
     if y_test is not None:
         rows.append(_row(f"{name}-testing", y_test, s_test, threshold))
+    if (y_external is None) != (s_external is None):
+        raise ValueError(f"{name}: give both y_external and s_external, or neither")
+    if y_external is not None:
+        rows.append(_row(f"{name}-external", y_external, s_external, threshold))
     df = pd.DataFrame(rows, columns=PERFORMANCE_COLUMNS)
     df.attrs["threshold"] = threshold
     return df

@@ -17,7 +17,13 @@ from sklearn.pipeline import Pipeline
 from sonomics.pipeline import Stage, StageSkipped
 from sonomics.rundir import Model
 from sonomics.study.context import StudyContext
-from sonomics.study.families import cv_note, family_predictions, roc_of_family, scoring_pipeline
+from sonomics.study.families import (
+    add_external_rows,
+    cv_note,
+    family_predictions,
+    roc_of_family,
+    scoring_pipeline,
+)
 from sonomics.study.outline import Section, figure, table
 
 log = logging.getLogger(__name__)
@@ -33,6 +39,7 @@ def clinical(ctx: StudyContext) -> None:
                            "data.categorical are empty): no clinical model and no nomogram")
     cases, split = ctx.cases()
     train, test = cases[(split == "train").to_numpy()], cases[(split == "test").to_numpy()]
+    external = cases[(split == "external").to_numpy()]
     imputer = ClinicalImputer(cont, cat).fit(train)
     design_train, design_test = imputer.transform(train), imputer.transform(test)
     others = cases[(split != "train").to_numpy()]
@@ -40,7 +47,8 @@ def clinical(ctx: StudyContext) -> None:
     if not_scored:  # those cases lose their clinical score, not everyone
         test = test.drop(index=list(not_scored), errors="ignore")
         design_test = design_test.drop(index=list(not_scored), errors="ignore")
-        ctx.console.print(f"  [yellow]{len(not_scored)} test case(s) not scored by the "
+        external = external.drop(index=list(not_scored), errors="ignore")
+        ctx.console.print(f"  [yellow]{len(not_scored)} test/external case(s) not scored by the "
                           "clinical model[/yellow] (a level unseen in training; "
                           "tables/clinical_not_scored.csv)")
         ctx.run.write_table(pd.DataFrame({"case_id": list(not_scored),
@@ -57,6 +65,12 @@ def clinical(ctx: StudyContext) -> None:
                                        groups=ctx.groups().loc[train.index].to_numpy())
     except ValueError as exc:
         raise StageSkipped(f"clinical model not built: {exc}") from None
+    lacking = factors_missing_on_external(external, analysis.selected_variables)
+    if lacking:
+        raise StageSkipped(
+            f"the external set lacks clinical factor(s) the clinical model needs "
+            f"({', '.join(f'{v!r} on every case of {w}' for v, w in lacking.items())}): "
+            "no clinical model and no nomogram, rather than a whole site's factor imputed")
     for variable, note in analysis.table.set_index("Variable")["Note"].items():
         if note:
             log.warning("clinical model, %s: %s", variable, note)
@@ -67,8 +81,6 @@ def clinical(ctx: StudyContext) -> None:
         note=f"Independent factors (multivariable p < {cfg.models.clinical_p}): "
              f"{', '.join(analysis.selected_variables)}. Reference levels: {reference}. "
              f"{ctx.note() or ''}")
-    ctx.run.write_table(fam.table, "table3_clinical_models",
-                        title="Table 3. Performance of the clinical models", note=cv_note(fam))
     roc_of_family(ctx, fam, y.loc[test.index].to_numpy(), "roc_clinical",
                   "Clinical models, testing set")
     # one stored pipeline; its steps before the classifier (model[:-1]) give the factor
@@ -76,8 +88,15 @@ def clinical(ctx: StudyContext) -> None:
     model = Pipeline([("impute", imputer), ("encode", analysis.encoder),
                       *scoring_pipeline([], analysis.selected_columns).steps,
                       ("model", fam.models[fam.best])])
+    if len(external):
+        design_ext = analysis.encoder.transform(imputer.transform(external))
+        add_external_rows(fam, design_ext[analysis.selected_columns],
+                          y.loc[external.index].to_numpy(), y.loc[train.index].to_numpy())
+    ctx.run.write_table(fam.table, "table3_clinical_models",
+                        title="Table 3. Performance of the clinical models", note=cv_note(fam))
     ctx.run.save_predictions(Model.CLINICAL,
-                             family_predictions(model, train, test, y, fam.oof_proba))
+                             family_predictions(model, train, test, y, fam.oof_proba,
+                                                external if len(external) else None))
     ctx.run.save_fitted(Model.CLINICAL, {"model": model},
                         {"best": fam.best, "selected_variables": analysis.selected_variables,
                          "selected_columns": analysis.selected_columns,
@@ -86,6 +105,23 @@ def clinical(ctx: StudyContext) -> None:
                          "continuous": cont, "categorical": cat, "cv_auc": fam.cv_auc,
                          "firth_columns": analysis.firth_columns,
                          "sparse_columns": analysis.sparse_columns})
+
+
+def factors_missing_on_external(external: pd.DataFrame, variables: list[str]
+                                ) -> dict[str, str]:
+    """variable -> the external site(s) where no case has a value for it (imputing a whole
+    site's factor from training statistics would be invention, not validation)."""
+    if not len(external):
+        return {}
+    sites = (external["site"].fillna("the external set") if "site" in external
+             else pd.Series("the external set", index=external.index))
+    lacking: dict[str, str] = {}
+    for variable in variables:
+        empty = [str(site) for site, rows in external.groupby(sites)
+                 if rows[variable].isna().all()]
+        if empty:
+            lacking[variable] = ", ".join(empty)
+    return lacking
 
 
 def unseen_levels(train: pd.DataFrame, other: pd.DataFrame, categorical: list[str]

@@ -44,8 +44,10 @@ def _split_settings(ctx: StudyContext) -> object:
     """The split's settings and the cases it splits (an excluded case changes the split)."""
     table = ctx.cohort().usable()
     groups = table["group_id"] if "group_id" in table else table["patient_id"]
+    sites = table["site"].fillna("") if "site" in table else groups.map(lambda _: "")
     return [ctx.config.split.model_dump(mode="json"),
-            sorted(zip(table.index.astype(str), groups.astype(str), strict=True))]
+            sorted(zip(table.index.astype(str), groups.astype(str), sites.astype(str),
+                       strict=True))]
 
 
 def _data_settings(ctx: StudyContext) -> object:

@@ -14,7 +14,7 @@ from sonomics.models.family import positive_proba
 from sonomics.pipeline import Stage, StageSkipped
 from sonomics.rundir import COMPARATORS, Model
 from sonomics.study.context import StudyContext
-from sonomics.study.families import feature_sets
+from sonomics.study.families import external_set, feature_sets
 from sonomics.study.outline import Section, figure, table
 
 
@@ -37,9 +37,10 @@ def _birads_scores(ctx: StudyContext, column: str) -> tuple[pd.Series, int] | st
     return scores, known
 
 
-def _predictions(ctx: StudyContext, model, X_tr: pd.DataFrame, X_te: pd.DataFrame
-                 ) -> pd.DataFrame:
-    """Training rows (with out-of-fold scores from patient-grouped folds) and test rows."""
+def _predictions(ctx: StudyContext, model, X_tr: pd.DataFrame, X_te: pd.DataFrame,
+                 X_ex: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Training rows (with out-of-fold scores from patient-grouped folds), test and
+    external rows."""
     from sklearn.base import clone
     from sklearn.model_selection import cross_val_predict
 
@@ -54,7 +55,7 @@ def _predictions(ctx: StudyContext, model, X_tr: pd.DataFrame, X_te: pd.DataFram
                             method="predict_proba")[:, 1]
     parts = [pd.DataFrame({"split": split.loc[X.index], "label": y.loc[X.index],
                            "prob": positive_proba(model, X)}, index=X.index)
-             for X in (X_tr, X_te) if len(X)]
+             for X in (X_tr, X_te, X_ex) if X is not None and len(X)]
     parts[0]["oof"] = oof
     return pd.concat(parts)
 
@@ -76,7 +77,8 @@ def comparators(ctx: StudyContext) -> None:
         else:
             scores, known_cancer = found
             X = scores.reindex(cases.index).to_frame("birads_score").dropna()
-            X_tr, X_te = X[split.loc[X.index] == "train"], X[split.loc[X.index] == "test"]
+            side = split.loc[X.index]
+            X_tr, X_te, X_ex = X[side == "train"], X[side == "test"], X[side == "external"]
             if y.loc[X_tr.index].nunique() < 2:
                 reasons.append("BI-RADS: training cases with a category hold one class only")
             elif X_tr["birads_score"].nunique() < 2 or X_te["birads_score"].nunique() < 2:
@@ -85,7 +87,7 @@ def comparators(ctx: StudyContext) -> None:
             else:
                 objects[Model.BIRADS] = fit_birads(X_tr, y.loc[X_tr.index].to_numpy())
                 ctx.run.save_predictions(Model.BIRADS, _predictions(
-                    ctx, objects[Model.BIRADS], X_tr, X_te))
+                    ctx, objects[Model.BIRADS], X_tr, X_te, X_ex))
                 meta[Model.BIRADS] = {"column": cfg.comparators.birads,
                                       "cases_without_category": int(len(cases) - len(X)),
                                       "birads6_removed": known_cancer}
@@ -96,9 +98,10 @@ def comparators(ctx: StudyContext) -> None:
             reasons.append("no 2D shape features in the radiomics table")
         else:
             X_tr, X_te, _, _ = feature_sets(ctx, features[cols])
+            X_ex, _ = external_set(ctx, features[cols], list(X_tr.columns))
             objects[Model.SHAPE] = fit_shape_only(X_tr, y.loc[X_tr.index].to_numpy(), cfg.seed)
             ctx.run.save_predictions(Model.SHAPE, _predictions(
-                ctx, objects[Model.SHAPE], X_tr, X_te))
+                ctx, objects[Model.SHAPE], X_tr, X_te, X_ex))
             meta[Model.SHAPE] = {"features": list(X_tr.columns)}
     if not objects:
         raise StageSkipped("; ".join(reasons) or "no comparator requested")
@@ -108,13 +111,15 @@ def comparators(ctx: StudyContext) -> None:
         ctx.console.print(f"  [yellow]comparator skipped:[/yellow] {reason}")
 
 
-def _delong_row(model: str, comparator: str, te: pd.DataFrame, f: pd.DataFrame) -> dict:
+def _delong_row(model: str, comparator: str, te: pd.DataFrame, f: pd.DataFrame,
+                side: str = "test") -> dict:
     from sonomics.evaluation._checks import DegenerateInputError
     from sonomics.evaluation.delong import delong_test
     from sonomics.evaluation.metrics import format_p
 
-    ids = te.index.intersection(f.index[f["split"] == "test"])
-    row = {"Model": model, "Comparator": comparator, "Test cases": len(ids)}
+    ids = te.index.intersection(f.index[f["split"] == side])
+    row = {"Model": model, "Comparator": comparator,
+           "Set": "testing" if side == "test" else side, "Cases": len(ids)}
     try:
         t = delong_test(te.loc[ids, "label"].astype(int), f.loc[ids, "prob"],
                         te.loc[ids, "prob"])
@@ -160,16 +165,22 @@ def comparator_tables(ctx: StudyContext, frames: dict[str, pd.DataFrame]) -> Non
     rows, tests, curves = [], [], {}
     for name, c in comps.items():
         tr, te = c[c["split"] == "train"], c[c["split"] == "test"]
+        ex = c[c["split"] == "external"]
         oof = tr["oof"] if "oof" in tr and tr["oof"].notna().all() else None
+        external = ({"y_external": ex["label"].astype(int), "s_external": ex["prob"]}
+                    if ex["label"].nunique() == 2 else {})
         try:
             rows.append(performance_rows(name, tr["label"].astype(int), tr["prob"],
                                          te["label"].astype(int), te["prob"],
-                                         s_train_oof=oof, label_apparent=True))
+                                         s_train_oof=oof, label_apparent=True, **external))
         except DegenerateInputError as exc:  # a degenerate comparator is reported, not fatal
             ctx.console.print(f"  [yellow]comparator {name} not evaluated:[/yellow] {exc}")
             continue
         curves[name] = (te["label"].astype(int).to_numpy(), te["prob"].to_numpy())
         tests.extend(_delong_row(model, name, te, f) for model, f in frames.items())
+        if external:
+            tests.extend(_delong_row(model, name, ex, f, "external")
+                         for model, f in frames.items())
     if not rows:
         return
     ctx.run.write_table(
@@ -185,9 +196,9 @@ def comparator_tables(ctx: StudyContext, frames: dict[str, pd.DataFrame]) -> Non
     tests["P (Holm)"] = _holm(tests.pop("_p") if "_p" in tests
                               else pd.Series(np.nan, index=tests.index))
     ctx.run.write_table(tests, "delong_comparators",
-                        title="DeLong tests, each model against each comparator (testing set)",
-                        note="Z > 0: the model has the larger AUC. Paired on the test cases "
-                             f"both scored. {len(tests)} tests: read conclusions from the "
+                        title="DeLong tests, each model against each comparator",
+                        note="Z > 0: the model has the larger AUC. Paired on the cases of "
+                             f"the set both scored. {len(tests)} tests: read conclusions from the "
                              "Holm-adjusted p-values.")
     for model, f in frames.items():
         te = f[f["split"] == "test"]

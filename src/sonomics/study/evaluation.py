@@ -4,6 +4,7 @@ calibration curves, Hosmer-Lemeshow, pairwise DeLong tests; comparators in Table
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from sonomics.evaluation.tables import rows_by_set
@@ -61,26 +62,37 @@ def evaluation(ctx: StudyContext) -> None:
     first = next(iter(frames.values()))
     split, label = first["split"], first["label"].astype(int)
     is_tr, is_te = (split == "train").to_numpy(), (split == "test").to_numpy()
+    is_ex = (split == "external").to_numpy()
+    if is_ex.any() and label[is_ex].nunique() < 2:
+        ctx.console.print("  [yellow]the external set has one class only: it is not "
+                          "evaluated[/yellow]")
+        is_ex = np.zeros_like(is_ex)
+    sides = [("testing", is_te, "test")] + ([("external", is_ex, "external")]
+                                            if is_ex.any() else [])
     rows, hl_rows, cal_rows = [], [], []
     oof = {name: f["oof"].to_numpy(dtype=float)[is_tr] for name, f in frames.items()
            if "oof" in f and f["oof"][is_tr].notna().all()}
     for name, f in frames.items():
         prob = f["prob"].to_numpy(dtype=float)
+        external = ({"y_external": label[is_ex], "s_external": prob[is_ex]}
+                    if is_ex.any() else {})
         rows.append(performance_rows(name, label[is_tr], prob[is_tr], label[is_te],
                                      prob[is_te], s_train_oof=oof.get(name),
-                                     label_apparent=True))
-        for side, mask in (("training", is_tr), ("testing", is_te)):
+                                     label_apparent=True, **external))
+        for side, mask in (("training", is_tr), *((sd, m) for sd, m, _ in sides)):
             hl_rows.append(_hosmer_lemeshow_row(name, side, label[mask], prob[mask]))
         if name in oof:  # training calibration only on honest (out-of-fold) scores
             cal_rows.append(_calibration_row(name, "training (out-of-fold)",
                                              label[is_tr], oof[name]))
-        cal_rows.append(_calibration_row(name, "testing", label[is_te], prob[is_te]))
+        for side, mask, _ in sides:
+            cal_rows.append(_calibration_row(name, side, label[mask], prob[mask]))
     excluded = len(next(iter(preds.values()))) - len(common)
     apparent_only = [n for n in frames if n not in oof]
     run.write_table(rows_by_set(pd.concat(rows, ignore_index=True)), "table7_all_models",
                     title="Table 7. Performance of all models",
                     note=f"Evaluated on the {len(common)} cases every model could score "
                          f"({int(is_tr.sum())} training, {int(is_te.sum())} testing"
+                         + (f", {int(is_ex.sum())} external" if is_ex.any() else "")
                          + (f"; {excluded} excluded" if excluded else "") + "). Training "
                          "rows: *apparent* = the model scoring the cases it was fitted on "
                          "(optimistic); *out-of-fold* = each training case scored by a model "
@@ -88,8 +100,10 @@ def evaluation(ctx: StudyContext) -> None:
                          "training estimate. Cut-offs (Youden) chosen on the out-of-fold "
                          "training scores where a model has them, else on the apparent ones"
                          + (f" ({', '.join(apparent_only)})" if apparent_only else "")
-                         + ", and applied unchanged to the test set. " + (ctx.note() or ""))
-    _patient_ci_table(ctx, frames, oof, is_tr, is_te)
+                         + ", and applied unchanged to the test"
+                         + (" and external sets" if is_ex.any() else " set") + ". "
+                         + (ctx.note() or ""))
+    _patient_ci_table(ctx, frames, oof, is_tr, sides)
     run.write_table(pd.DataFrame(hl_rows), "hosmer_lemeshow",
                     title="Hosmer-Lemeshow tests (g = 10; df = groups formed - 2)")
     run.write_table(pd.DataFrame(cal_rows), "calibration_summary",
@@ -100,7 +114,9 @@ def evaluation(ctx: StudyContext) -> None:
                          "modest. Wald 95% CIs. Brier, Emax and Eavg as rms::val.prob "
                          "(lowess calibration curve). Training rows use out-of-fold scores; "
                          "apparent scores say nothing about calibration.")
-    for side, mask, tag in (("training", is_tr, "train"), ("testing", is_te, "test")):
+    if is_ex.any():
+        _cutoff_transfer_table(ctx, frames, oof, label, is_tr, is_ex)
+    for side, mask, tag in (("training", is_tr, "train"), *sides):
         curves = {k: (label[mask], f["prob"].to_numpy(dtype=float)[mask])
                   for k, f in frames.items()}
         roc_figure(curves, title=f"ROC curves, {side} set", path=run.figure(f"roc_all_{tag}"))
@@ -108,16 +124,49 @@ def evaluation(ctx: StudyContext) -> None:
                               path=run.figure(f"dca_{tag}"))
         calibration_figure(curves, title=f"Calibration, {side} set",
                            path=run.figure(f"calibration_{tag}"))
-    _delong_tables(ctx, label[is_te].to_numpy(),
-                   {k: f["prob"].to_numpy(dtype=float)[is_te] for k, f in frames.items()},
-                   "test", "testing set")
+    for side, mask, tag in sides:
+        _delong_tables(ctx, label[mask].to_numpy(),
+                       {k: f["prob"].to_numpy(dtype=float)[mask] for k, f in frames.items()},
+                       tag, f"{side} set")
     # the training comparison only on honest scores: apparent AUCs of 1.000 test nothing
     _delong_tables(ctx, label[is_tr].to_numpy(), oof, "train",
                    "training set, out-of-fold scores")
     comparator_tables(ctx, frames)
 
 
-def _patient_ci_table(ctx: StudyContext, frames: dict, oof: dict, is_tr, is_te) -> None:
+def _cutoff_transfer_table(ctx: StudyContext, frames: dict, oof: dict, label: pd.Series,
+                           is_tr: np.ndarray, is_ex: np.ndarray) -> None:
+    """How far each model's training cut-off fails to transfer to the external set: its
+    sensitivity/specificity there at the training cut-off (what a user of the model gets)
+    beside those at the external set's own Youden cut-off (the best it could have had,
+    chosen on the evaluation cases, so for comparison only)."""
+    from sonomics.evaluation.metrics import binary_metrics, youden_point, youden_threshold
+
+    rows = []
+    y_tr, y_ex = label[is_tr].to_numpy(), label[is_ex].to_numpy()
+    for name, f in frames.items():
+        prob = f["prob"].to_numpy(dtype=float)
+        cut = youden_threshold(y_tr, oof[name] if name in oof else prob[is_tr])
+        at_train = binary_metrics(y_ex, prob[is_ex], cut)
+        own, sens, spec = youden_point(y_ex, prob[is_ex])
+        rows.append({"Model": name, "Training cut-off": cut,
+                     "Sensitivity (training cut-off)": at_train["sensitivity"],
+                     "Specificity (training cut-off)": at_train["specificity"],
+                     "External Youden cut-off": own,
+                     "Sensitivity (external cut-off)": sens,
+                     "Specificity (external cut-off)": spec,
+                     "Youden index lost": (sens + spec) - (at_train["sensitivity"]
+                                                           + at_train["specificity"])})
+    ctx.run.write_table(pd.DataFrame(rows), "cutoff_transfer",
+                        title="Cut-off transfer to the external set",
+                        note="The training cut-off (Youden, on out-of-fold training scores "
+                             "where a model has them) applied to the external set, beside "
+                             "the external set's own Youden cut-off. The latter is chosen on "
+                             "the evaluation cases themselves: it shows how far the cut-off "
+                             "fails to transfer, and is never a result to quote.")
+
+
+def _patient_ci_table(ctx: StudyContext, frames: dict, oof: dict, is_tr, sides) -> None:
     """Table 7b: image-level (DeLong) and patient-level (bootstrap) AUC intervals, when
     a set holds several images of one patient (then DeLong's interval is too narrow)."""
     from sonomics.evaluation.clustered import patient_bootstrap_auc_ci
@@ -127,9 +176,9 @@ def _patient_ci_table(ctx: StudyContext, frames: dict, oof: dict, is_tr, is_te) 
     first = next(iter(frames.values()))
     groups = ctx.groups().reindex(first.index)
     label = first["label"].astype(int).to_numpy()
-    sets = [("testing", is_te, {k: f["prob"].to_numpy(float)[is_te] for k, f in
-                                 frames.items()}),
-            ("training (out-of-fold)", is_tr, oof)]
+    sets = [(side, mask, {k: f["prob"].to_numpy(float)[mask] for k, f in frames.items()})
+            for side, mask, _ in sides]
+    sets.append(("training (out-of-fold)", is_tr, oof))
     rows = []
     for side, mask, scores in sets:
         g = groups.to_numpy()[mask]
@@ -173,7 +222,8 @@ EVALUATION = Stage(
     needs=("clinical", "radiomics_model", "deep", "fusion", "nomogram", "comparators"),
     writes=("tables/table7_all_models.*", "tables/table7b_patient_ci.*",
             "tables/hosmer_lemeshow.*", "tables/calibration_summary.*", "tables/delong_*",
-            "tables/table8_comparators.*", "figures/roc_all_*.png", "figures/dca_*.png",
+            "tables/table8_comparators.*", "tables/cutoff_transfer.*",
+            "figures/roc_all_*.png", "figures/dca_*.png",
             "figures/calibration_*.png", "figures/delong_*.png",
             "figures/roc_comparators_test.png"),
     outline=Section("Comparison of all models", (
@@ -181,16 +231,23 @@ EVALUATION = Stage(
         table("table7b_patient_ci", "Table 7b. AUC with patient-level uncertainty"),
         figure("roc_all_train", "Figure 7A. ROC curves, training set"),
         figure("roc_all_test", "Figure 7B. ROC curves, testing set"),
+        figure("roc_all_external", "Figure 7C. ROC curves, external set"),
         figure("dca_train", "Figure 8A. Decision curves, training set"),
         figure("dca_test", "Figure 8B. Decision curves, testing set"),
+        figure("dca_external", "Figure 8C. Decision curves, external set"),
         figure("delong_train", "Supplementary Figure 7A. DeLong test p-values, training set "
                                "(out-of-fold scores)"),
         figure("delong_test", "Supplementary Figure 7B. DeLong test p-values, testing set"),
+        figure("delong_external", "Supplementary Figure 7C. DeLong test p-values, "
+                                  "external set"),
         figure("calibration_train", "Supplementary Figure 8A. Calibration, training set"),
         figure("calibration_test", "Supplementary Figure 8B. Calibration, testing set"),
+        figure("calibration_external", "Supplementary Figure 8C. Calibration, external set"),
         table("calibration_summary", "Calibration intercept and slope (with 95% CI)"),
+        table("cutoff_transfer", "Cut-off transfer to the external set"),
         table("hosmer_lemeshow", "Hosmer-Lemeshow tests"),
         table("delong_test", "DeLong tests, testing set (raw and Holm-adjusted p)"),
+        table("delong_external", "DeLong tests, external set (raw and Holm-adjusted p)"),
         table("delong_train", "DeLong tests, training set, out-of-fold scores (raw and "
                               "Holm-adjusted p)"),
     )))

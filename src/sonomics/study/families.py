@@ -28,15 +28,38 @@ def scoring_pipeline(steps: list[tuple[str, Any]], columns: list[str]) -> Pipeli
 
 
 def family_predictions(model: Any, X_train: pd.DataFrame, X_test: pd.DataFrame,
-                       y: pd.Series, oof: np.ndarray | None) -> pd.DataFrame:
-    """Train rows (with the out-of-fold score) and test rows, scored by the stored model."""
+                       y: pd.Series, oof: np.ndarray | None,
+                       X_external: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Train rows (with the out-of-fold score), test and external rows, scored by the
+    stored model."""
     frames = [pd.DataFrame({"split": "train", "label": y.loc[X_train.index],
                             "prob": positive_proba(model, X_train),
                             "oof": oof if oof is not None else np.nan}, index=X_train.index)]
-    if len(X_test):
-        frames.append(pd.DataFrame({"split": "test", "label": y.loc[X_test.index],
-                                    "prob": positive_proba(model, X_test)}, index=X_test.index))
+    for side, X in (("test", X_test), ("external", X_external)):
+        if X is not None and len(X):
+            frames.append(pd.DataFrame({"split": side, "label": y.loc[X.index],
+                                        "prob": positive_proba(model, X)}, index=X.index))
     return pd.concat(frames)  # test rows have no out-of-fold score: oof is NaN there
+
+
+def add_external_rows(fam, X_external: pd.DataFrame | None, y_external: np.ndarray | None,
+                      y_train: np.ndarray) -> None:
+    """Score the external cases with every classifier of ``fam`` and add their
+    ``<classifier>-external`` rows to its table, at the cut-off the table's training rows
+    chose (never one chosen on the external cases)."""
+    from sonomics.evaluation.metrics import performance_rows
+    from sonomics.evaluation.tables import rows_by_set
+
+    fam.external_proba = {}
+    if X_external is None or not len(X_external) or len(np.unique(y_external)) < 2:
+        return
+    rows = [fam.table]
+    for name, model in fam.models.items():
+        p_ext = positive_proba(model, X_external)
+        fam.external_proba[name] = p_ext
+        rows.append(performance_rows(name, y_train, fam.train_proba[name],
+                                     y_external=y_external, s_external=p_ext).iloc[[-1]])
+    fam.table = rows_by_set(pd.concat(rows, ignore_index=True))
 
 
 def roc_of_family(ctx: StudyContext, fam, y_test: np.ndarray, name: str, title: str) -> None:
@@ -85,6 +108,25 @@ def feature_sets(ctx: StudyContext, frame: pd.DataFrame
     keep = (s == "train") | ((s == "test") & np.isin(frame.index, test.index[finite_test]))
     frame, y, s = frame[keep], y[keep], s[keep]
     return frame[s == "train"], frame[s == "test"], y[s == "train"], y[s == "test"]
+
+
+def external_set(ctx: StudyContext, frame: pd.DataFrame, columns: list[str]
+                 ) -> tuple[pd.DataFrame | None, np.ndarray | None]:
+    """The external cases of a feature table (the training set's ``columns``) and their
+    labels; a case with a non-finite value is excluded and counted. ``(None, None)`` when
+    the cohort has no external set."""
+    table, split = ctx.cases()
+    ids = frame.index.intersection(table.index)
+    ids = ids[(split.loc[ids] == "external").to_numpy()]
+    if not len(ids):
+        return None, None
+    external = frame.loc[ids, columns]
+    finite = np.isfinite(external.to_numpy(dtype=float)).all(axis=1)
+    if not finite.all():
+        ctx.console.print(f"  {int((~finite).sum())} external case(s) with non-finite "
+                          "feature values excluded")
+    external = external[finite]
+    return external, table.loc[external.index, "label"].astype(int).to_numpy()
 
 
 def _lasso_figures(ctx: StudyContext, model: Any, prefix: str) -> list[str]:
@@ -140,6 +182,8 @@ def feature_family_stage(ctx: StudyContext, model: Model, frame: pd.DataFrame,
                              icc_table=ctx.run.icc(),
                              icc_threshold=cfg.radiomics.icc_threshold, random_state=cfg.seed,
                              groups=groups)
+    X_ext, y_ext = external_set(ctx, frame, list(X_tr.columns))
+    add_external_rows(fam, X_ext, y_ext, y_tr)
     best = fam.models[fam.best]
     selected = _lasso_figures(ctx, best, lasso_prefix)
     stability = _selection_stability(ctx, best, X_tr, y_tr, groups, selected,
@@ -150,7 +194,7 @@ def feature_family_stage(ctx: StudyContext, model: Model, frame: pd.DataFrame,
     roc_of_family(ctx, fam, y_te, roc_name, f"{title}, testing set")
     stored = scoring_pipeline([("model", best)], list(X_tr.columns))
     ctx.run.save_predictions(model, family_predictions(stored, X_tr, X_te, ctx.labels(),
-                                                       fam.oof_proba))
+                                                       fam.oof_proba, X_ext))
     ctx.run.save_fitted(model, {"model": stored},
                         {"best": fam.best, "features_in": list(X_tr.columns),
                          "selected": selected, "cv_auc": fam.cv_auc})
