@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import os
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -78,3 +80,23 @@ def test_each_fold_is_an_independent_study_sharing_the_feature_cache(tmp_path):
     assert cached >= len(frame) and computed < len(frame)
     summary = pd.read_csv(result.out / "tables" / "cv_auc.csv")
     assert set(summary["Folds"]) == {2}
+
+
+def test_the_shared_feature_cache_survives_moving_the_run_folder(tmp_path):
+    import shutil
+
+    from sonomics.study.crossval import share_feature_cache
+
+    main, fold = tmp_path / "a" / "study", tmp_path / "a" / "study" / "cv" / "fold-1"
+    share_feature_cache(main, fold)
+    (main / "cache" / "radiomics" / "entry").write_text("x")
+    link = fold / "cache" / "radiomics"
+    assert (link / "entry").read_text() == "x" and not Path(os.readlink(link)).is_absolute()
+    shutil.move(tmp_path / "a", tmp_path / "b")  # a relative link moves with the folder
+    moved = tmp_path / "b" / "study" / "cv" / "fold-1" / "cache" / "radiomics"
+    assert (moved / "entry").read_text() == "x"
+    # an absolute link left dangling by an older run is pointed again, not a crash
+    moved.unlink()
+    moved.symlink_to(tmp_path / "a" / "study" / "cache" / "radiomics")
+    share_feature_cache(tmp_path / "b" / "study", tmp_path / "b" / "study" / "cv" / "fold-1")
+    assert (moved / "entry").read_text() == "x"

@@ -57,6 +57,7 @@ TRUSTED_TYPES = frozenset({
     "sonomics.models.clinical.ClinicalImputer",
     "sonomics.models.nomogram.Nomogram",
     "sonomics.selection.columns.ColumnSelector",
+    "sonomics.selection.harmonisation.SiteHarmoniser",
     "sonomics.selection.selectors.CorrelationFilter",
     "sonomics.selection.selectors.GreedyElimination",
     "sonomics.selection.selectors.ICCFilter",

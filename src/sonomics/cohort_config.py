@@ -1,5 +1,6 @@
 """The cohort's sections of the study config: where the manifest is, how its columns are
-named (``data:``), and how its cases are partitioned (``split:``), external sites included.
+named (``data:``), how its cases are partitioned (``split:``, external sites included) and
+how features are harmonised across its sites (``harmonisation:``).
 
 Kept apart from :mod:`sonomics.config`, which imports and re-exports them, so that each
 module stays small.
@@ -8,10 +9,11 @@ module stays small.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-__all__ = ["DataConfig", "SplitConfig"]
+__all__ = ["DataConfig", "HarmonisationConfig", "SplitConfig"]
 
 
 class _Section(BaseModel):
@@ -85,3 +87,19 @@ class SplitConfig(_Section):
         default_factory=list, description="sites (manifest 'site' column) whose every case is "
         "external: never trained on, evaluated beside the test set"
     )
+
+
+class HarmonisationConfig(_Section):
+    """ComBat harmonisation of features by site (manifest 'site' column), fitted on training
+    cases only, inside the fitted feature pipeline (off by default: the paper has one
+    centre)."""
+
+    enabled: bool = Field(False, description="harmonise handcrafted features by site (ComBat)")
+    deep: bool = Field(
+        False, description="also harmonise the CNN's PCA features in the DLR fusion")
+    mean_only: bool = Field(False, description="remove each site's mean only, not its scale")
+    unseen_site: Literal["estimate", "refuse"] = Field(
+        "estimate", description="a site not in training: estimate its shift from its own "
+        "cases (unlabelled, at least min_site_cases) or refuse it")
+    min_site_cases: int = Field(
+        10, ge=2, description="fewest cases of an unseen site to estimate its shift from")

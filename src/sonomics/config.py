@@ -19,7 +19,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from sonomics.cohort_config import DataConfig, SplitConfig
+from sonomics.cohort_config import DataConfig, HarmonisationConfig, SplitConfig
 from sonomics.reporting_config import ReportingConfig
 
 PAPER_CLASSIFIERS = ["LR", "SVM", "RandomForest", "ExtraTrees", "XGBoost", "LightGBM", "MLP"]
@@ -194,6 +194,7 @@ class StudyConfig(_Section):
     seed: int = Field(42, description="global seed (models, CV folds, CNN)")
     data: DataConfig = Field(default_factory=DataConfig)
     split: SplitConfig = Field(default_factory=SplitConfig)
+    harmonisation: HarmonisationConfig = Field(default_factory=HarmonisationConfig)
     radiomics: RadiomicsConfig = Field(default_factory=RadiomicsConfig)
     selection: SelectionConfig = Field(default_factory=SelectionConfig)
     models: ModelsConfig = Field(default_factory=ModelsConfig)

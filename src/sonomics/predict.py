@@ -60,6 +60,7 @@ def _image_models(bundle: Bundle, net, case_id: str, row: pd.Series, out: dict[s
     hcr = pd.DataFrame([extract_case(task, meta["radiomics_params"],
                                      sigma_in_pixels=cfg["radiomics"]["sigma_in_pixels"]
                                      ).features], index=[case_id])
+    _tell_sites(models, case_id, row)
     if "radiomics.model" in models:
         out["radiomics_prob"] = float(positive_proba(models["radiomics.model"], hcr)[0])
     if net is None:
@@ -77,6 +78,22 @@ def _image_models(bundle: Bundle, net, case_id: str, row: pd.Series, out: dict[s
         out["dlr_prob"] = float(positive_proba(models["dlr.model"], fused)[0])
     if gradcam:
         out["gradcam"] = str(_gradcam_png(net, crop, normaliser, out_dir, case_id))
+
+
+def _tell_sites(models: dict[str, Any], case_id: str, row: pd.Series) -> None:
+    """The case's site, for the models the study harmonised by site (ComBat)."""
+    from sonomics.selection.harmonisation import add_sites, harmonisers
+
+    harmonised = [m for m in models.values() if harmonisers(m)]
+    if not harmonised:
+        return
+    site = row.get("site")
+    if site is None or (isinstance(site, float) and np.isnan(site)):
+        raise CaseError(f"case {case_id}, field 'site': empty; the study harmonised its "
+                        "features by site, so its radiomics and DLR models need each case's "
+                        "site")
+    for model in harmonised:
+        add_sites(model, {case_id: str(site)})
 
 
 def _clinical_models(bundle: Bundle, case_id: str, rows: pd.DataFrame,

@@ -148,3 +148,25 @@ def lasso_coef_figure(lasso: Any, path: str | Path | None = None) -> Figure:
     ax.axvline(0, color="black", lw=0.8)
     ax.set(xlabel="Coefficient", title="Selected features")
     return _save(fig, path)
+
+
+def site_effect_figure(curves: Mapping[str, tuple[pd.Series, pd.Series]],
+                       title: str = "Site effects", path: str | Path | None = None) -> Figure:
+    """Per set of sites compared, the cumulative share of features by Kruskal-Wallis
+    p-value before and after harmonisation (a curve hugging the left = strong site
+    effects; the diagonal = none)."""
+    fig = Figure(figsize=(5.5 * len(curves), 4.2))
+    for i, (what, (before, after)) in enumerate(curves.items(), 1):
+        ax = fig.add_subplot(1, len(curves), i)
+        for label, p, style in (("before", before, "-"), ("after ComBat", after, "--")):
+            values = np.sort(p.dropna().to_numpy())
+            share = np.arange(1, len(values) + 1) / max(len(values), 1)
+            ax.step(values, share, style, where="post",
+                    label=f"{label} ({np.mean(values < 0.05):.0%} with p < 0.05)")
+        ax.plot([0, 1], [0, 1], ":", color="grey", lw=0.8, label="no site effect")
+        ax.axvline(0.05, color="grey", lw=0.6)
+        ax.set(xlabel="Kruskal-Wallis p across sites", ylabel="share of features",
+               title=what, xlim=(0, 1), ylim=(0, 1))
+        ax.legend(loc="lower right", fontsize=8)
+    fig.suptitle(title)
+    return _save(fig, path)

@@ -251,12 +251,13 @@ def feature_family(
     grids: dict[str, dict[str, list[Any]]] | None = None,
     random_state: int = 42,
     groups: Any = None,
+    harmoniser: Any = None,
 ) -> FamilyResult:
     """A feature family with the paper's selection chain (Table 4 radiomics, Table 6 DLR).
 
     ``selection_cfg``/``models_cfg`` are ``StudyConfig.selection``/``.models``
     (paper defaults when ``None``); the selection pipeline is built from them
-    and fitted inside every CV fold.
+    and fitted inside every CV fold, ``harmoniser`` (ComBat by site) included.
     """
     from sonomics.config import ModelsConfig
     from sonomics.selection import build_selection_pipeline
@@ -264,7 +265,7 @@ def feature_family(
     models_cfg = models_cfg or ModelsConfig()
     selection = build_selection_pipeline(selection_cfg, icc_table=icc_table,
                                          icc_threshold=icc_threshold,
-                                         random_state=random_state)
+                                         random_state=random_state, harmoniser=harmoniser)
     return fit_family(X_train, y_train, X_test, y_test, family=family, selection=selection,
                       classifiers=models_cfg.classifiers, grids=grids,
                       cv_folds=models_cfg.cv_folds, random_state=random_state,

@@ -6,6 +6,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sonomics.config import SelectionConfig
+from sonomics.selection.harmonisation import SiteHarmoniser
 from sonomics.selection.selectors import (
     CorrelationFilter,
     GreedyElimination,
@@ -15,7 +16,7 @@ from sonomics.selection.selectors import (
 )
 from sonomics.system import available_cores
 
-SELECTION_STEPS = ("icc", "zscore", "univariate", "correlation", "greedy", "lasso")
+SELECTION_STEPS = ("icc", "harmonise", "zscore", "univariate", "correlation", "greedy", "lasso")
 
 
 def build_selection_pipeline(
@@ -24,8 +25,10 @@ def build_selection_pipeline(
     *,
     icc_threshold: float = 0.85,
     random_state: int = 42,
+    harmoniser: SiteHarmoniser | None = None,
 ) -> Pipeline:
-    """ICC filter -> z-score -> t-test -> |r| filter -> greedy elimination -> LASSO.
+    """ICC filter -> [ComBat by site] -> z-score -> t-test -> |r| filter -> greedy
+    elimination -> LASSO.
 
     The pipeline is unfitted: fit it on training data only (it is re-fitted in
     every CV fold when placed in front of a classifier). Output is a pandas
@@ -36,10 +39,13 @@ def build_selection_pipeline(
         icc_table: per-feature ICC (``feature``, ``icc``); ``None`` skips the filter.
         icc_threshold: ``StudyConfig.radiomics.icc_threshold``.
         random_state: seed of the LASSO folds.
+        harmoniser: an unfitted :class:`SiteHarmoniser` (``harmonisation.enabled``), fitted
+            like every other step on the training rows of each fit.
     """
     cfg = cfg or SelectionConfig()
     pipe = Pipeline([
         ("icc", ICCFilter(icc_table=icc_table, threshold=icc_threshold)),
+        *([("harmonise", harmoniser)] if harmoniser is not None else []),
         ("zscore", StandardScaler()),
         ("univariate", TTestSelector(test=cfg.univariate_test, p_threshold=cfg.p_threshold)),
         ("correlation", CorrelationFilter(threshold=cfg.corr_threshold,

@@ -11,6 +11,7 @@ and its mean ± SD over folds (``OUT/cv/tables/cv_auc.csv|md``).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,8 +97,12 @@ def share_feature_cache(main_out: Path, fold_out: Path) -> None:
     shared.mkdir(parents=True, exist_ok=True)
     link = RunDir(fold_out).cache / "radiomics"
     link.parent.mkdir(parents=True, exist_ok=True)
-    if not link.exists() and not link.is_symlink():
-        link.symlink_to(shared.resolve(), target_is_directory=True)
+    if link.is_symlink() and (not link.exists() or link.resolve() != shared.resolve()):
+        link.unlink()  # dangling or elsewhere (the run folder was moved): point it again
+    if not link.exists():
+        # relative, so the run folder can be moved or copied whole
+        link.symlink_to(os.path.relpath(shared.resolve(), link.parent.resolve()),
+                        target_is_directory=True)
 
 
 def _test_aucs(run: Path) -> dict[str, tuple[float, int]]:

@@ -171,6 +171,7 @@ def feature_family_stage(ctx: StudyContext, model: Model, frame: pd.DataFrame,
                          roc_name: str) -> None:
     """Selection chain + classifiers on one feature table; tables, figures, stored model."""
     from sonomics.models.family import feature_family
+    from sonomics.study.harmonisation import harmoniser_for, write_site_effects
 
     cfg = ctx.config
     X_tr, X_te, y_tr, y_te = feature_sets(ctx, frame)
@@ -181,16 +182,19 @@ def feature_family_stage(ctx: StudyContext, model: Model, frame: pd.DataFrame,
                              selection_cfg=cfg.selection, models_cfg=cfg.models,
                              icc_table=ctx.run.icc(),
                              icc_threshold=cfg.radiomics.icc_threshold, random_state=cfg.seed,
-                             groups=groups)
+                             groups=groups, harmoniser=harmoniser_for(ctx))
     X_ext, y_ext = external_set(ctx, frame, list(X_tr.columns))
     add_external_rows(fam, X_ext, y_ext, y_tr)
     best = fam.models[fam.best]
+    harmonised = write_site_effects(ctx, best, X_tr, X_ext,
+                                    lasso_prefix.removeprefix("lasso_"), model.label)
     selected = _lasso_figures(ctx, best, lasso_prefix)
     stability = _selection_stability(ctx, best, X_tr, y_tr, groups, selected,
                                      lasso_prefix.removeprefix("lasso_"), model.label)
     ctx.run.write_table(fam.table, table_name, title=title,
                         note=cv_note(fam) + f" {len(selected)} features selected from "
-                             f"{X_tr.shape[1]}: {', '.join(selected)}." + stability)
+                             f"{X_tr.shape[1]}: {', '.join(selected)}." + stability
+                             + harmonised)
     roc_of_family(ctx, fam, y_te, roc_name, f"{title}, testing set")
     stored = scoring_pipeline([("model", best)], list(X_tr.columns))
     ctx.run.save_predictions(model, family_predictions(stored, X_tr, X_te, ctx.labels(),

@@ -40,7 +40,8 @@ def _settings(ctx: StudyContext) -> object:
 FUSION = Stage(
     "fusion", fusion, "Fusion: deep learning radiomics (Table 6)",
     needs=("radiomics", "deep"), settings=_settings,
-    writes=("tables/selection_stability_fusion.*",
+    writes=("tables/selection_stability_fusion.*", "tables/site_effects_fusion.*",
+            "figures/site_effects_fusion.png",
             "tables/table6_dlr_models.*", "figures/lasso_fusion*.png", "figures/roc_dlr.png",
             "predictions/dlr.csv", "models/dlr.*"),
     outline=Section("Deep learning radiomics (fusion)", (
@@ -51,5 +52,8 @@ FUSION = Stage(
         table("table6_dlr_models", "Table 6. Performance of the DLR models"),
         table("selection_stability_fusion",
               "Selection frequency of the features over patient subsamples"),
+        table("site_effects_fusion", "Site effects before and after harmonisation"),
+        figure("site_effects_fusion", "Site effects of the fused features before and after "
+                                      "ComBat"),
         figure("roc_dlr", "ROC curves of the DLR models, testing set"),
     )))

@@ -24,13 +24,14 @@ def family_settings(ctx: StudyContext) -> object:
     cfg = ctx.config
     return [cfg.selection.model_dump(mode="json"),
             cfg.models.model_dump(mode="json", exclude={"clinical_p", "univariable_p"}),
-            cfg.seed]
+            cfg.seed, cfg.harmonisation.model_dump(mode="json")]
 
 
 RADIOMICS_MODEL = Stage(
     "radiomics_model", radiomics_model, "Radiomics models (Table 4)", needs=("radiomics",),
     settings=family_settings,
-    writes=("tables/selection_stability_radiomics.*",
+    writes=("tables/selection_stability_radiomics.*", "tables/site_effects_radiomics.*",
+            "figures/site_effects_radiomics.png",
             "tables/table4_radiomics_models.*", "figures/lasso_radiomics*.png",
             "figures/roc_radiomics.png", "predictions/radiomics.csv", "models/radiomics.*"),
     outline=Section("Radiomics model", (
@@ -42,5 +43,8 @@ RADIOMICS_MODEL = Stage(
         table("table4_radiomics_models", "Table 4. Performance of the radiomics models"),
         table("selection_stability_radiomics",
               "Selection frequency of the features over patient subsamples"),
+        table("site_effects_radiomics", "Site effects before and after harmonisation"),
+        figure("site_effects_radiomics", "Site effects of the handcrafted features before "
+                                         "and after ComBat"),
         figure("roc_radiomics", "Supplementary Figure 4. ROC curves of the radiomics models"),
     )))
