@@ -144,6 +144,9 @@ def test_every_results_table_has_its_external_rows(external_run):
     run = Path(external_run.out)
     split = pd.read_csv(run / "split.csv", dtype={"case_id": str})
     assert (split.loc[split["site"] == "Other", "split"] == "external").all()
+    summary = _rows(run, "split_summary").set_index(["split", "site"])
+    assert summary.loc[("external", "all"), "cases"] == 18
+    assert summary.loc[("train", "all"), "cases"] == summary.loc[("train", "Main"), "cases"]
     assert set(split.loc[split["site"] == "Main", "split"]) == {"train", "test"}
     for table in ("table3_clinical_models", "table4_radiomics_models", "table5_deep",
                   "table6_dlr_models", "table7_all_models", "table8_comparators"):

@@ -117,14 +117,24 @@ def split_summary(table: pd.DataFrame, split: pd.Series) -> pd.DataFrame:
     """Counts of cases, patients and malignant cases per side (and per site, when the
     cohort has several)."""
     frame = table.assign(split=split)
-    keys = ["split"]
-    if has_sites(table):
-        keys.append("site")
-    out = frame.groupby(keys).agg(cases=("label", "size"),
-                                  patients=("patient_id", "nunique"),
-                                  malignant=("label", "sum"))
-    out["malignant_fraction"] = (out["malignant"] / out["cases"]).round(3)
-    return out.reset_index()
+
+    def counts(keys: list[str]) -> pd.DataFrame:
+        out = frame.groupby(keys).agg(cases=("label", "size"),
+                                      patients=("patient_id", "nunique"),
+                                      malignant=("label", "sum"))
+        out["malignant_fraction"] = (out["malignant"] / out["cases"]).round(3)
+        return out.reset_index()
+
+    if not has_sites(table):
+        return counts(["split"])
+    # one row per side over every site (site "all"), then one per side and site
+    return pd.concat([counts(["split"]).assign(site=ALL_SITES), counts(["split", "site"])],
+                     ignore_index=True)[["split", "site", "cases", "patients", "malignant",
+                                         "malignant_fraction"]]
+
+
+#: the ``site`` of :func:`split_summary`'s rows that count every site of a side
+ALL_SITES = "all"
 
 
 def has_sites(table: pd.DataFrame) -> bool:

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
+from sonomics.deep.runtime import release_memory
 from sonomics.deep.train import TrainSettings, predict_proba, train_backbone
 
 __all__ = ["OOF_SCORE", "out_of_fold_scores"]
@@ -58,5 +59,7 @@ def out_of_fold_scores(name: str, crops: np.ndarray, labels: np.ndarray, groups:
         score[train_idx[held]] = predict_proba(result.model, crops[train_idx[held]],
                                                result.normaliser,
                                                batch_size=max(32, settings.batch_size))
+        del result  # one fold CNN at a time: its memory goes back before the next trains
+        release_memory()
     frame = pd.DataFrame({OOF_SCORE: score}, index=pd.Index(case_ids, name="case_id"))
     return frame, time.perf_counter() - tic

@@ -39,6 +39,7 @@ from sonomics.deep.dataset import load_crops
 from sonomics.deep.features import CappedPCA, deep_feature_table, extract_deep_features
 from sonomics.deep.figures import plot_training_curve
 from sonomics.deep.gradcam import gradcam_figure
+from sonomics.deep.runtime import release_memory
 from sonomics.deep.train import (
     TrainResult,
     TrainSettings,
@@ -144,6 +145,7 @@ def run_deep(cases: pd.DataFrame, cfg: StudyConfig, out_dir: str | Path, *,
         timings[f"{name}_mean_epoch_seconds"] = (float(np.mean(result.epoch_seconds))
                                                  if result.epoch_seconds else float("nan"))
         trained[name] = result
+        release_memory()  # what training freed, back to the system before the next CNN
         prob = predict_proba(result.model, crops, result.normaliser,
                              batch_size=max(32, deep.batch_size))
         scores[name] = prob
@@ -189,6 +191,8 @@ def run_deep(cases: pd.DataFrame, cfg: StudyConfig, out_dir: str | Path, *,
                                        n_components=deep.pca_components,
                                        prefix=f"deep_{chosen}", random_state=cfg.seed)
     timings["features_seconds"] = time.perf_counter() - tic
+    del feats
+    release_memory()
     run.write_features(features, run.deep_features)
     run.write_text(run.table_path("deep_features"), csv_text(features))
     oof_folds = None

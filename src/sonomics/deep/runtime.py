@@ -63,3 +63,23 @@ def autocast_dtype(device: torch.device) -> torch.dtype | None:
     if device.type != "cuda":
         return None
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def release_memory() -> None:
+    """Hand freed memory back to the operating system between CNN trainings.
+
+    CPU training frees its activations each step, but glibc keeps freed heap pages for
+    reuse, so after several networks (the full CNN, then one per out-of-fold split) a
+    process holds far more than it uses: in the demo the peak crept up by about 0.15 GB per
+    CNN. Collecting cycles and ``malloc_trim(0)`` return those pages (GPU memory goes back
+    to the driver's cache with ``torch.cuda.empty_cache``). No effect where glibc is absent.
+    """
+    import contextlib
+    import ctypes
+    import gc
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    with contextlib.suppress(OSError, AttributeError):  # not glibc (macOS, musl): no trim
+        ctypes.CDLL("libc.so.6").malloc_trim(0)

@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from sonomics.config import StudyConfig
+from sonomics.data.splits import ALL_SITES
 from sonomics.rundir import Model, RunDir
 from sonomics.study.context import StudyContext
 
@@ -129,6 +130,8 @@ def gather(ctx: StudyContext) -> RunFacts:
     facts = RunFacts(cfg=cfg, run=run)
     summary = run.table("split_summary")
     if summary is not None:
+        if "site" in summary:  # several sites: the rows over all of them
+            summary = summary[summary["site"].astype(str) == ALL_SITES]
         for _, row in summary.iterrows():
             side = str(row["split"])
             facts.cases[side] = int(row["cases"])
