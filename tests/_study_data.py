@@ -26,8 +26,11 @@ def tiny_config(root: Path, **overrides) -> StudyConfig:
                         "icc_subset": 20}
     raw["models"] = {"classifiers": ["LR", "RandomForest"], "cv_folds": 3}
     raw["selection"] = {"lasso_folds": 3}
+    # isolate: false — a child interpreter per CNN would add ~30 s to every tiny study;
+    # tests/test_deep_isolated.py covers the child-process training
     raw["deep"] = {"backbones": ["resnet18"], "input_size": 32, "epochs": 2, "batch_size": 16,
-                   "pca_components": 8, "early_stopping": 2, "profile": "quick"}
+                   "pca_components": 8, "early_stopping": 2, "profile": "quick",
+                   "isolate": False}
     raw["fusion"] = {"oof_folds": 3}  # as the quick profile does
     for key, value in overrides.items():
         raw.setdefault(key, {}).update(value)
@@ -96,7 +99,8 @@ def noise_study(root: Path, patients: int = 90, seed: int = 3, **overrides) -> d
     raw["models"] = {"classifiers": ["LR", "ExtraTrees"], "cv_folds": 5}
     raw["selection"] = {"lasso_folds": 5, "p_threshold": 1.0}
     raw["deep"] = {"backbones": ["resnet18"], "input_size": 32, "epochs": 2, "batch_size": 32,
-                   "pca_components": 8, "early_stopping": 2, "profile": "quick"}
+                   "pca_components": 8, "early_stopping": 2, "profile": "quick",
+                   "isolate": False}
     raw["fusion"] = {"oof_folds": 3}
     raw["seed"] = seed
     for key, value in overrides.items():

@@ -16,7 +16,8 @@ from sonomics.deep.pipeline import check_cases, choose_backbone, run_deep
 
 def _config(**deep) -> StudyConfig:
     settings = dict(backbones=["resnet18"], input_size=32, epochs=2, batch_size=8,
-                    val_fraction=0.25, pca_components=512, learning_rate=1e-3)
+                    val_fraction=0.25, pca_components=512, learning_rate=1e-3,
+                    isolate=False)  # the child-process path: tests/test_deep_isolated.py
     settings.update(deep)
     return StudyConfig(deep=settings)
 

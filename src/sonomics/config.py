@@ -142,6 +142,9 @@ class DeepConfig(_Section):
         False, description="use the flattened last feature map instead of pooled features"
     )
     device: Literal["auto", "cpu", "cuda", "mps"] = Field("auto")
+    isolate: bool = Field(
+        True, description="train each CNN in a child process (Linux) so the study's process "
+        "never holds training memory; costs an interpreter start per CNN")
 
     @field_validator("backbones")
     @classmethod

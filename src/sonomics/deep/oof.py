@@ -22,8 +22,9 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
+from sonomics.deep.isolated import train_isolated
 from sonomics.deep.runtime import release_memory
-from sonomics.deep.train import TrainSettings, predict_proba, train_backbone
+from sonomics.deep.train import TrainSettings, predict_proba
 
 __all__ = ["OOF_SCORE", "out_of_fold_scores"]
 
@@ -35,7 +36,8 @@ def out_of_fold_scores(name: str, crops: np.ndarray, labels: np.ndarray, groups:
                        is_train: np.ndarray, full_scores: np.ndarray, settings: TrainSettings,
                        *, folds: int, checkpoint_root, weights_path=None, pretrained: bool = True,
                        progress: bool = False, max_steps: int | None = None,
-                       case_ids: list[str]) -> tuple[pd.DataFrame, float]:
+                       case_ids: list[str], isolate: bool = False
+                       ) -> tuple[pd.DataFrame, float]:
     """The fusion's CNN score per case, and the seconds the fold CNNs took.
 
     Training cases get the score of the fold CNN that did not see them; the others get
@@ -52,10 +54,11 @@ def out_of_fold_scores(name: str, crops: np.ndarray, labels: np.ndarray, groups:
     cv = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=settings.seed)
     tic = time.perf_counter()
     for k, (fit, held) in enumerate(cv.split(np.zeros(len(y)), y, g), 1):
-        result = train_backbone(
+        result = train_isolated(
             name, crops[train_idx[fit]], y[fit], g[fit], settings,
-            checkpoint_dir=checkpoint_root / f"fold-{k}", weights_path=weights_path,
-            pretrained=pretrained, progress=progress, max_steps=max_steps)
+            checkpoint_dir=checkpoint_root / f"fold-{k}", isolate=isolate,
+            weights_path=weights_path, pretrained=pretrained, progress=progress,
+            max_steps=max_steps)
         score[train_idx[held]] = predict_proba(result.model, crops[train_idx[held]],
                                                result.normaliser,
                                                batch_size=max(32, settings.batch_size))

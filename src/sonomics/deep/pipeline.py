@@ -39,12 +39,12 @@ from sonomics.deep.dataset import load_crops
 from sonomics.deep.features import CappedPCA, deep_feature_table, extract_deep_features
 from sonomics.deep.figures import plot_training_curve
 from sonomics.deep.gradcam import gradcam_figure
+from sonomics.deep.isolated import train_isolated
 from sonomics.deep.runtime import release_memory
 from sonomics.deep.train import (
     TrainResult,
     TrainSettings,
     predict_proba,
-    train_backbone,
 )
 from sonomics.evaluation.metrics import performance_rows, youden_threshold
 from sonomics.evaluation.tables import rows_by_set
@@ -136,11 +136,11 @@ def run_deep(cases: pd.DataFrame, cfg: StudyConfig, out_dir: str | Path, *,
     figures: dict[str, Path] = {}
     for name in deep.backbones:
         tic = time.perf_counter()
-        result = train_backbone(
+        result = train_isolated(
             name, crops[is_train], labels[is_train], frame["patient_id"].astype(str)
             .to_numpy()[is_train], settings, checkpoint_dir=run.cache / "deep" / name,
-            weights_path=deep.weights.get(name), pretrained=pretrained, progress=progress,
-            max_steps=max_steps)
+            isolate=deep.isolate, weights_path=deep.weights.get(name), pretrained=pretrained,
+            progress=progress, max_steps=max_steps)
         timings[f"{name}_train_seconds"] = time.perf_counter() - tic
         timings[f"{name}_mean_epoch_seconds"] = (float(np.mean(result.epoch_seconds))
                                                  if result.epoch_seconds else float("nan"))
@@ -204,7 +204,7 @@ def run_deep(cases: pd.DataFrame, cfg: StudyConfig, out_dir: str | Path, *,
             scores[chosen].to_numpy(), settings, folds=cfg.fusion.oof_folds,
             checkpoint_root=run.cache / "deep" / f"{chosen}_oof",
             weights_path=deep.weights.get(chosen), pretrained=pretrained, progress=progress,
-            max_steps=max_steps, case_ids=crop_set.case_ids)
+            max_steps=max_steps, case_ids=crop_set.case_ids, isolate=deep.isolate)
         timings["oof_seconds"] = seconds
         oof_folds = cfg.fusion.oof_folds
         run.write_features(oof, run.deep_oof_score)
