@@ -140,15 +140,20 @@ def _cutoff_transfer_table(ctx: StudyContext, frames: dict, oof: dict, label: pd
     sensitivity/specificity there at the training cut-off (what a user of the model gets)
     beside those at the external set's own Youden cut-off (the best it could have had,
     chosen on the evaluation cases, so for comparison only)."""
+    from sonomics.evaluation._checks import DegenerateInputError
     from sonomics.evaluation.metrics import binary_metrics, youden_point, youden_threshold
 
     rows = []
     y_tr, y_ex = label[is_tr].to_numpy(), label[is_ex].to_numpy()
     for name, f in frames.items():
         prob = f["prob"].to_numpy(dtype=float)
-        cut = youden_threshold(y_tr, oof[name] if name in oof else prob[is_tr])
-        at_train = binary_metrics(y_ex, prob[is_ex], cut)
-        own, sens, spec = youden_point(y_ex, prob[is_ex])
+        try:
+            cut = youden_threshold(y_tr, oof[name] if name in oof else prob[is_tr])
+            at_train = binary_metrics(y_ex, prob[is_ex], cut)
+            own, sens, spec = youden_point(y_ex, prob[is_ex])
+        except DegenerateInputError as exc:  # reported, never a crash or a NaN
+            rows.append({"Model": name, "Training cut-off": f"not computable: {exc}"})
+            continue
         rows.append({"Model": name, "Training cut-off": cut,
                      "Sensitivity (training cut-off)": at_train["sensitivity"],
                      "Specificity (training cut-off)": at_train["specificity"],

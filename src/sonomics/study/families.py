@@ -53,12 +53,17 @@ def add_external_rows(fam, X_external: pd.DataFrame | None, y_external: np.ndarr
     fam.external_proba = {}
     if X_external is None or not len(X_external) or len(np.unique(y_external)) < 2:
         return
+    from sonomics.evaluation._checks import DegenerateInputError
+
     rows = [fam.table]
     for name, model in fam.models.items():
         p_ext = positive_proba(model, X_external)
         fam.external_proba[name] = p_ext
-        rows.append(performance_rows(name, y_train, fam.train_proba[name],
-                                     y_external=y_external, s_external=p_ext).iloc[[-1]])
+        try:
+            rows.append(performance_rows(name, y_train, fam.train_proba[name],
+                                         y_external=y_external, s_external=p_ext).iloc[[-1]])
+        except DegenerateInputError as exc:  # e.g. one score for every external case
+            warnings.warn(f"{fam.family}: no external row for {name}: {exc}", stacklevel=2)
     fam.table = rows_by_set(pd.concat(rows, ignore_index=True))
 
 
