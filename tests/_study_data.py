@@ -37,6 +37,24 @@ def tiny_config(root: Path, **overrides) -> StudyConfig:
     return StudyConfig.from_dict(raw)
 
 
+def with_external_centre(cfg: StudyConfig, root: Path, manifests: list[Path],
+                         sites: list[str]) -> StudyConfig:
+    """``cfg`` on ``manifests`` (one per named site) merged with 18 cases of another centre,
+    site ``Other``, which ``split.external_sites`` makes external."""
+    from sonomics.data.merge import merge_manifests
+
+    other = generate_demo_cohort(root / "other", DemoSettings(
+        n_benign=10, n_malignant=8, seed=12, image_size=(96, 128), pixel_spacing_mm=0.7))
+    frame = pd.read_csv(other)
+    frame["birads"] = np.where(frame["label"] == "malignant", "4c", "3")
+    frame.loc[frame.index[::4], "birads"] = "4a"
+    frame.to_csv(other, index=False)
+    merged = merge_manifests([*manifests, other], [*sites, "Other"], root / "merged").path
+    return cfg.model_copy(update={
+        "data": cfg.data.model_copy(update={"manifest": merged}),
+        "split": cfg.split.model_copy(update={"external_sites": ["Other"]})})
+
+
 def add_synthetic_birads(manifest: Path, seed: int) -> None:
     """A stand-in radiologist: BI-RADS drawn from class-dependent category frequencies."""
     frame = pd.read_csv(manifest)

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from _study_data import tiny_config
+from _study_data import tiny_config, with_external_centre
 from sonomics.config import DataConfig, SplitConfig
 from sonomics.data.demo import DemoSettings, generate_demo_cohort
 from sonomics.data.manifest import CohortError, load_cohort
@@ -121,17 +121,7 @@ def external_run(module_tmp):
     from sonomics.study import Study
 
     cfg = tiny_config(module_tmp / "main")
-    other = generate_demo_cohort(module_tmp / "other", DemoSettings(
-        n_benign=10, n_malignant=8, seed=12, image_size=(96, 128), pixel_spacing_mm=0.7))
-    frame = pd.read_csv(other)
-    frame["birads"] = np.where(frame["label"] == "malignant", "4c", "3")
-    frame.loc[frame.index[::4], "birads"] = "4a"
-    frame.to_csv(other, index=False)
-    merged = merge_manifests([cfg.data.manifest, other], ["Main", "Other"],
-                             module_tmp / "merged").path
-    cfg = cfg.model_copy(update={
-        "data": cfg.data.model_copy(update={"manifest": merged}),
-        "split": cfg.split.model_copy(update={"external_sites": ["Other"]})})
+    cfg = with_external_centre(cfg, module_tmp, [cfg.data.manifest], ["Main"])
     Study(cfg).run()
     return cfg
 

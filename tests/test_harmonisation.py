@@ -152,9 +152,7 @@ def harmonised_run(module_tmp):
     plus an external site; harmonisation on."""
     from PIL import Image
 
-    from _study_data import tiny_config
-    from sonomics.data.demo import DemoSettings, generate_demo_cohort
-    from sonomics.data.merge import merge_manifests
+    from _study_data import tiny_config, with_external_centre
     from sonomics.study import Study
 
     cfg = tiny_config(module_tmp / "main", harmonisation={"enabled": True})
@@ -170,16 +168,7 @@ def harmonised_run(module_tmp):
         path = root / f"half{k}.csv"
         part.to_csv(path, index=False)
         halves.append(path)
-    other = generate_demo_cohort(module_tmp / "other", DemoSettings(
-        n_benign=10, n_malignant=8, seed=12, image_size=(96, 128), pixel_spacing_mm=0.7))
-    frame = pd.read_csv(other)
-    frame["birads"] = np.where(frame["label"] == "malignant", "4c", "3")
-    frame.to_csv(other, index=False)
-    merged = merge_manifests([*halves, other], ["MainA", "MainB", "Other"],
-                             module_tmp / "merged").path
-    cfg = cfg.model_copy(update={
-        "data": cfg.data.model_copy(update={"manifest": merged}),
-        "split": cfg.split.model_copy(update={"external_sites": ["Other"]})})
+    cfg = with_external_centre(cfg, module_tmp, halves, ["MainA", "MainB"])
     Study(cfg).run()
     return cfg
 
