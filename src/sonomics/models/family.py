@@ -111,8 +111,6 @@ class FamilyResult:
     best_params: dict[str, dict[str, Any]]
     train_proba: dict[str, np.ndarray]
     test_proba: dict[str, np.ndarray] = field(default_factory=dict)
-    #: scores of an external set (another centre), filled by the study after the fit
-    external_proba: dict[str, np.ndarray] = field(default_factory=dict)
     table: pd.DataFrame | None = None
     best: str = ""
     oof_proba: np.ndarray | None = None

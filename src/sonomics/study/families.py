@@ -50,7 +50,6 @@ def add_external_rows(fam, X_external: pd.DataFrame | None, y_external: np.ndarr
     from sonomics.evaluation.metrics import performance_rows
     from sonomics.evaluation.tables import rows_by_set
 
-    fam.external_proba = {}
     if X_external is None or not len(X_external) or len(np.unique(y_external)) < 2:
         return
     from sonomics.evaluation._checks import DegenerateInputError
@@ -58,7 +57,6 @@ def add_external_rows(fam, X_external: pd.DataFrame | None, y_external: np.ndarr
     rows = [fam.table]
     for name, model in fam.models.items():
         p_ext = positive_proba(model, X_external)
-        fam.external_proba[name] = p_ext
         try:
             rows.append(performance_rows(name, y_train, fam.train_proba[name],
                                          y_external=y_external, s_external=p_ext).iloc[[-1]])
