@@ -72,7 +72,7 @@ def write_site_effects(ctx: StudyContext, model: Any, X_train: pd.DataFrame,
         if site.nunique() < 2:
             continue
         before = select[:step].transform(X)
-        after = select[:step + 1].transform(X)
+        after = harmoniser.transform(before)  # pandas out, as every step of the chain
         p_before = site_effect_pvalues(before, site)
         p_after = site_effect_pvalues(after, site)
         curves[what] = (p_before, p_after)
