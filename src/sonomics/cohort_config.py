@@ -57,6 +57,10 @@ class DataConfig(_Section):
     categorical: list[str] = Field(
         default_factory=list, description="categorical clinical columns"
     )
+    units: dict[str, str] = Field(
+        default_factory=dict,
+        description="unit of a continuous clinical column (e.g. age: years), shown beside "
+                    "its value by predict's web page")
     synthetic: bool = Field(False, description="the cohort is synthetic (banner on outputs)")
 
     @field_validator("label_map")

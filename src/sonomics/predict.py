@@ -186,10 +186,22 @@ def predict(bundle_path: str | Path, manifest: str | Path, out_dir: str | Path,
     With ``verify_key`` the bundle must carry a matching signature (see
     :func:`sonomics.bundle.sign_bundle`).
     """
+    bundle = load_bundle(bundle_path, verify_key=verify_key)
+    out_dir = Path(out_dir)
+    result = score_manifest(bundle, manifest, out_dir, gradcam=gradcam)
+    path = atomic_write_text(out_dir / "predictions.csv", csv_text(result))
+    atomic_write_text(out_dir / "bundle_info.json", json.dumps(bundle.info, indent=2))
+    return path, result
+
+
+def score_manifest(bundle: Bundle, manifest: str | Path, out_dir: str | Path,
+                   gradcam: bool = True) -> pd.DataFrame:
+    """Every case of a manifest scored with a loaded bundle, one row per case (the path
+    ``sonomics predict`` and ``sonomics serve`` share); rows the manifest check refused
+    carry their error."""
     from sonomics.config import StudyConfig
     from sonomics.data.manifest import load_cohort
 
-    bundle = load_bundle(bundle_path, verify_key=verify_key)
     cfg = StudyConfig.from_dict(bundle.meta["config"])
     cohort = load_cohort(cfg, manifest, require_label=False)
     fatal = [p for p in cohort.errors if p.case_id == "(cohort)"
@@ -208,6 +220,4 @@ def predict(bundle_path: str | Path, manifest: str | Path, out_dir: str | Path,
         {"error": [errors.get(c, f"case {c}: duplicate case id, not scored")
                    for c in table.index[refused]]}, index=table.index[refused])])
     result.index.name = "case_id"
-    path = atomic_write_text(out_dir / "predictions.csv", csv_text(result))
-    atomic_write_text(out_dir / "bundle_info.json", json.dumps(bundle.info, indent=2))
-    return path, result
+    return result

@@ -331,7 +331,7 @@ def demo_config_dict(manifest: Path, out: Path) -> dict:
         "out": str(out),
         "data": {"manifest": str(manifest), "subtype": "subtype", "spacing": "spacing_mm",
                  "continuous": CONTINUOUS_VARIABLES, "categorical": CATEGORICAL_VARIABLES,
-                 "synthetic": True},
+                 "units": {"age": "years", "max_diameter_cm": "cm"}, "synthetic": True},
         "deep": quick.deep.model_dump(mode="json"),
         "fusion": quick.fusion.model_dump(mode="json"),
         # how a study states what only its authors know (the checklists quote it)

@@ -169,8 +169,12 @@ class Nomogram:
         return (lp - offset) * self.scale
 
     def figure(self, title: str = "Nomogram", risk_label: str = "Risk of malignancy",
-               path: str | Path | None = None) -> Figure:
-        """An rms-style nomogram: Points, one axis per predictor, Total Points, risk."""
+               path: str | Path | None = None, patient: pd.Series | None = None) -> Figure:
+        """An rms-style nomogram: Points, one axis per predictor, Total Points, risk.
+
+        ``patient`` (one row of :meth:`patient_points`) marks that patient's points on every
+        axis, their total and their risk, in red, as a clinician would read them off.
+        """
         table = self.points_table()
         names = list(self.axes)
         max_total = float(table.groupby("variable")["points"].max().sum())
@@ -205,10 +209,27 @@ class Nomogram:
         if ok.any():
             axis_row(len(names) + 2, tp[ok] * scale, [f"{r:g}" for r in risks[ok]],
                      (float(tp[ok].min() * scale), float(tp[ok].max() * scale)))
+        if patient is not None:
+            self._mark_patient(ax, patient, names, scale)
         ax.set_title(title)
         if path is not None:
             save_figure(fig, path, dpi=150)
         return fig
+
+
+    def _mark_patient(self, ax, patient: pd.Series, names: list[str], scale: float) -> None:
+        red = {"color": "#c0392b", "zorder": 5, "clip_on": False}
+        for i, name in enumerate(names, start=1):
+            x = float(patient[name])
+            ax.plot([x], [i], "o", ms=6, **red)
+            ax.text(x, i + 0.3, f"{x:.0f}", ha="center", va="top", fontsize=7, **red)
+        total = float(patient["total_points"]) * scale
+        for row in (len(names) + 1, len(names) + 2):
+            ax.plot([total], [row], "v" if row == len(names) + 1 else "o", ms=7, **red)
+        ax.plot([total, total], [len(names) + 1, len(names) + 2], lw=1, ls="--", **red)
+        ax.text(total, len(names) + 2.35,
+                f"total {float(patient['total_points']):.0f} points, risk "
+                f"{float(patient['risk']):.3f}", ha="center", va="top", fontsize=8, **red)
 
 
 #: the nomogram's name for the DLR model's probability

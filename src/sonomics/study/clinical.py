@@ -103,6 +103,11 @@ def clinical(ctx: StudyContext) -> None:
                          "impute": imputer.fill_, "reference": reference,
                          "not_scored": not_scored,
                          "continuous": cont, "categorical": cat, "cv_auc": fam.cv_auc,
+                         # what a new patient's values are checked against (web page, API)
+                         "ranges": {c: [float(v.min()), float(v.max())] for c in cont
+                                    if (v := pd.to_numeric(train[c], errors="coerce")
+                                        .dropna()).size},
+                         "levels": analysis.encoder.levels_, "units": cfg.data.units,
                          "firth_columns": analysis.firth_columns,
                          "sparse_columns": analysis.sparse_columns})
 
