@@ -7,6 +7,7 @@ predict` on the same inputs. The real-browser test is in test_serve_browser.py.
 
 from __future__ import annotations
 
+import io
 import json
 import tempfile
 from pathlib import Path
@@ -264,3 +265,38 @@ def _png_bytes(array: np.ndarray) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(array).save(buf, format="PNG")
     return buf.getvalue()
+
+
+def test_a_dicom_upload_reads_its_spacing_from_the_header(served, tmp_path):
+    from pydicom.dataset import FileDataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    row, files, factors = case_inputs(served, in_range_case(served))
+    pixels = np.asarray(Image.open(served["root"] / "cohort" / row["image"]).convert("L"))
+    meta = FileMetaDataset()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.6.1"
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds = FileDataset(str(tmp_path / "a.dcm"), {}, file_meta=meta, preamble=b"\0" * 128)
+    ds.SOPClassUID, ds.Modality = meta.MediaStorageSOPClassUID, "US"
+    ds.Rows, ds.Columns = pixels.shape
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 8, 8, 7
+    ds.SamplesPerPixel, ds.PixelRepresentation = 1, 0
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.PixelSpacing = [float(row["spacing_mm"])] * 2
+    ds.PixelData = pixels.astype(np.uint8).tobytes()
+    ds.save_as(str(tmp_path / "a.dcm"), enforce_file_format=True)
+    client = served["client"]
+    preview = client.post("/api/preview", files={"image": (tmp_path / "a.dcm").read_bytes()})
+    assert preview.status_code == 200 and preview.headers["content-type"] == "image/png"
+    assert Image.open(io.BytesIO(preview.content)).size == (pixels.shape[1], pixels.shape[0])
+    as_png = client.post("/api/predict", files=files, data={
+        "factors": json.dumps(factors), "spacing_mm": str(row["spacing_mm"])}).json()
+    as_dicom = client.post("/api/predict", files={"image": (tmp_path / "a.dcm").read_bytes(),
+                                                  "mask": files["mask"]},
+                           data={"factors": json.dumps(factors)})
+    assert as_dicom.status_code == 200, as_dicom.text
+    assert as_dicom.json()["warnings"] == []  # the header gave the spacing
+    for model, scored in as_png["models"].items():
+        assert as_dicom.json()["models"][model]["probability"] == pytest.approx(
+            scored["probability"], abs=1e-6), model

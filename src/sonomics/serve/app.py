@@ -109,6 +109,7 @@ def create_app(bundle: Bundle, *, keep: Path | None = None, max_upload_mb: float
                                                "one)"),
         accept_out_of_range: bool = Form(False, description="score a value outside the "
                                                             "training range (with a warning)"),
+        figures: bool = Form(True, description="include the Grad-CAM and nomogram PNGs"),
     ) -> dict[str, Any]:
         """Every model's probability and class at the training cut-off, the nomogram's
         points per factor, warnings, and the Grad-CAM and nomogram figures (PNG, base64)."""
@@ -121,7 +122,8 @@ def create_app(bundle: Bundle, *, keep: Path | None = None, max_upload_mb: float
         case = CaseInput(image=await image.read(), mask=await mask.read() if mask else None,
                          roi_box=roi_box, roi_polygon=roi_polygon,
                          factors={str(k): "" if v is None else str(v) for k, v in given.items()},
-                         spacing_mm=spacing_mm, accept_out_of_range=accept_out_of_range)
+                         spacing_mm=spacing_mm, accept_out_of_range=accept_out_of_range,
+                         figures=figures)
         return await _score(case)
 
     @app.post("/predict", response_class=HTMLResponse, include_in_schema=False)

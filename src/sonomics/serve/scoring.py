@@ -46,6 +46,7 @@ class CaseInput:
     factors: dict[str, str] = field(default_factory=dict)
     spacing_mm: str = ""
     accept_out_of_range: bool = False
+    figures: bool = True  # the Grad-CAM and nomogram PNGs (a script may not want them)
 
 
 def image_suffix(data: bytes, what: str = "image") -> str:
@@ -150,9 +151,10 @@ class CaseScorer:
         image = folder / f"image{image_suffix(case.image)}"
         image.write_bytes(case.image)
         try:
-            shape = read_image(image).shape
+            loaded = read_image(image)
         except ImageReadError as exc:
             raise InputError(f"image: {str(exc).split(': /')[0]}") from None
+        shape = loaded.shape
         if shape[0] * shape[1] > self.max_pixels:
             raise InputError(f"image: {shape[1]} x {shape[0]} pixels is more than this "
                              f"server accepts ({self.max_pixels:,} pixels)", status=413)
@@ -160,7 +162,7 @@ class CaseScorer:
         row = {"case_id": CASE_ID, "image": str(image), "mask": str(mask), **factors}
         if self.spacing_column:
             row[self.spacing_column] = case.spacing_mm.strip()
-            if not case.spacing_mm.strip():
+            if not case.spacing_mm.strip() and loaded.spacing_source != "header":
                 warnings.append("pixel spacing not given: the radiomics features are computed "
                                 "in pixel units, the study's in mm")
         manifest = folder / "manifest.csv"
@@ -168,8 +170,8 @@ class CaseScorer:
             writer = csv.DictWriter(fh, fieldnames=list(row))
             writer.writeheader()
             writer.writerow(row)
-        result = score_manifest(self.bundle, manifest, folder / "out", gradcam=True)
-        return self._response(result.iloc[0], warnings)
+        result = score_manifest(self.bundle, manifest, folder / "out", gradcam=case.figures)
+        return self._response(result.iloc[0], warnings, case.figures)
 
     def _write_mask(self, folder: Path, case: CaseInput, shape: tuple[int, int]) -> Path:
         from PIL import Image
@@ -192,7 +194,8 @@ class CaseScorer:
         Image.fromarray(drawn.astype(np.uint8) * value).save(path)
         return path
 
-    def _response(self, row: pd.Series, warnings: list[str]) -> dict[str, Any]:
+    def _response(self, row: pd.Series, warnings: list[str], figures: bool
+                  ) -> dict[str, Any]:
         error = str(row.get("error", "") or "")
         models = {}
         for model in ("clinical", "radiomics", "deep", "dlr", "nomogram"):
@@ -212,7 +215,7 @@ class CaseScorer:
         if isinstance(row.get("gradcam"), str) and Path(row["gradcam"]).exists():
             out["gradcam_png"] = _png_b64(Path(row["gradcam"]))
         nomo = self.bundle.models.get("nomogram.nomogram")
-        if nomo is not None and "nomogram" in models:
+        if figures and nomo is not None and "nomogram" in models:
             patient = pd.Series({**points, "risk": models["nomogram"]["probability"]})
             out["nomogram_png"] = _figure_b64(nomo.figure(
                 title="Nomogram: this patient", patient=patient))
