@@ -19,9 +19,11 @@ LAYERS: list[tuple[str, ...]] = [
     ("sonomics", "sonomics.cli", "sonomics.serve", "sonomics.errors"),
     ("sonomics.study", "sonomics.predict"),
     ("sonomics.pipeline", "sonomics.report", "sonomics.data", "sonomics.radiomics",
-     "sonomics.deep", "sonomics.selection", "sonomics.models", "sonomics.evaluation"),
+     "sonomics.deep", "sonomics.selection", "sonomics.models", "sonomics.evaluation",
+     "sonomics.segment"),
     ("sonomics.rundir", "sonomics.bundle"),
     ("sonomics.io", "sonomics.config", "sonomics.cohort_config", "sonomics.reporting_config",
+     "sonomics.segment_config",
      "sonomics.progress", "sonomics.system", "sonomics._version"),
 ]
 #: pairs of the same layer that must not import each other in either direction

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from sonomics.cohort_config import DataConfig, HarmonisationConfig, SplitConfig
 from sonomics.reporting_config import ReportingConfig
+from sonomics.segment_config import SegmentConfig
 
 PAPER_CLASSIFIERS = ["LR", "SVM", "RandomForest", "ExtraTrees", "XGBoost", "LightGBM", "MLP"]
 PAPER_BACKBONES = ["densenet121", "vgg19", "resnet50"]
@@ -205,6 +206,7 @@ class StudyConfig(_Section):
     comparators: ComparatorsConfig = Field(default_factory=ComparatorsConfig)
     fusion: FusionConfig = Field(default_factory=FusionConfig)
     predict: PredictConfig = Field(default_factory=PredictConfig)
+    segment: SegmentConfig = Field(default_factory=SegmentConfig)
     reporting: ReportingConfig = Field(default_factory=ReportingConfig)
 
     @model_validator(mode="after")

@@ -213,3 +213,10 @@ def read_csv_restored(path: str | Path, **kwargs: object) -> pd.DataFrame:
     if frame.index.dtype == object:
         frame.index = frame.index.map(restore_cell)
     return frame
+
+
+def case_file_stem(case_id: str) -> str:
+    """A file name for a case that no other case id maps to: a readable slug plus a short
+    hash of the exact id (``a/b`` and ``a_b`` share the slug, not the hash)."""
+    slug = "".join(c if c.isalnum() or c in "-_." else "_" for c in str(case_id))[:60]
+    return f"{slug}-{hashlib.sha256(str(case_id).encode()).hexdigest()[:8]}"

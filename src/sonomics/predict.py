@@ -24,7 +24,7 @@ import pandas as pd
 
 from sonomics.bundle import Bundle, BundleError, load_bundle
 from sonomics.data.manifest import case_spacing
-from sonomics.io import atomic_write_text, csv_text
+from sonomics.io import atomic_write_text, case_file_stem, csv_text
 from sonomics.models.family import positive_proba
 from sonomics.models.fusion import fuse
 from sonomics.models.nomogram import nomogram_design
@@ -167,15 +167,6 @@ def _gradcam_png(net, crop: np.ndarray, normaliser, out_dir: Path, case_id: str)
     heat = gradcam_heatmaps(net, crop, normaliser)
     return plot_gradcam_figure(crop, heat, [str(case_id)],
                                out_dir / "gradcam" / f"{case_file_stem(case_id)}.png")
-
-
-def case_file_stem(case_id: str) -> str:
-    """A file name for a case that no other case id maps to: a readable slug plus a short
-    hash of the exact id (``a/b`` and ``a_b`` share the slug, not the hash)."""
-    import hashlib
-
-    slug = "".join(c if c.isalnum() or c in "-_." else "_" for c in str(case_id))[:60]
-    return f"{slug}-{hashlib.sha256(str(case_id).encode()).hexdigest()[:8]}"
 
 
 def predict(bundle_path: str | Path, manifest: str | Path, out_dir: str | Path,

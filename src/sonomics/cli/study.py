@@ -213,3 +213,48 @@ def demo(
         "# SYNTHETIC demo study (sonomics demo)\n" + yaml.safe_dump(raw, sort_keys=False))
     study = _run_study(cfg)
     console.print(f"results: {study.out}")
+
+
+@app.command()
+@reporting_errors
+def segment(
+    config: Path = typer.Argument(..., help="Study config (YAML); its `segment:` section "
+                                  "sets the segmenter."),
+    out: Path = typer.Option(..., "--out", help="Folder for the segmenter, the masks, the "
+                             "manifests and the tables."),
+    box: bool | None = typer.Option(None, "--box/--no-box", help="Segment inside a box "
+                                    "around the lesion (overrides segment.box_prompt); the "
+                                    "box is the reader-1 mask's bounding box here."),
+    epochs: int | None = typer.Option(None, "--epochs", min=1, help="Overrides "
+                                      "segment.epochs."),
+) -> None:
+    """Learn a lesion segmenter from the TRAINING cases' reader-1 masks; write an automatic
+    mask for every case and measure it on the TEST cases.
+
+    Runs the study's validate and split stages first, so the segmenter never sees a test
+    case. Writes OUT/segmenter/ (weights + settings + training cases), OUT/masks/*.png,
+    OUT/manifest_auto.csv (every case with its automatic mask: a fully automatic study)
+    and OUT/manifest_auto_test.csv (manual masks for training, automatic for testing),
+    both keeping the study's split; OUT/tables/segmentation_summary.csv (Dice, IoU and
+    HD95 in mm against reader 1 and reader 2, beside reader 1 vs reader 2) and
+    OUT/figures/segmentation_cases.png (best, median and worst test case). Resumable:
+    a killed run continues from its last finished epoch.
+    """
+    from sonomics.study.segmentation import segment_cohort
+
+    cfg = load_config(config)
+    if box is not None:
+        cfg.segment.box_prompt = box
+    if epochs is not None:
+        cfg.segment.epochs = epochs
+    result = segment_cohort(cfg, out, console=err_console)
+    for line in result.failures[:10]:
+        err_console.print(f"[yellow]no automatic mask:[/yellow] {line}", highlight=False)
+    if len(result.summary):
+        dice = result.summary.query("comparison == 'auto vs reader1' and metric == 'dice'")
+        if len(dice):
+            row = dice.iloc[0]
+            console.print(f"test Dice vs reader 1: median {row['median']:.3f} "
+                          f"[{row['q1']:.3f}-{row['q3']:.3f}], mean {row['mean']:.3f} "
+                          f"(n = {int(row['n'])})")
+    console.print(f"results: {result.out}")
