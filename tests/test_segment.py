@@ -172,3 +172,18 @@ def test_segment_command_trains_on_training_cases_only(tmp_path):
     with_mask = set(auto_all.index[auto_all["mask_source"] == "auto"])
     refused = {p.case_id for p in load_cohort(automatic).errors}
     assert with_mask and not refused & with_mask  # a fully automatic study can start
+
+
+def test_automatic_rois_are_named_in_every_table_note_and_the_report(tmp_path):
+    from _study_data import tiny_config
+    from sonomics.study import Study
+    from sonomics.study.report import study_notes
+
+    cfg = tiny_config(tmp_path)
+    manifest = pd.read_csv(cfg.data.manifest)
+    manifest["mask_source"] = ["auto" if i < 5 else "manual" for i in range(len(manifest))]
+    manifest.to_csv(cfg.data.manifest, index=False)
+    ctx = Study(cfg).context
+    expected = f"AUTOMATIC ROIs: 5 of {len(manifest)} cases"
+    assert expected in ctx.note() and "SYNTHETIC" in ctx.note()
+    assert any(n.startswith(expected.replace(" cases", " cases have")) for n in study_notes(ctx))

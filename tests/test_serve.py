@@ -31,7 +31,9 @@ from sonomics.serve.app import create_app  # noqa: E402
 
 @pytest.fixture(scope="module")
 def served(module_tmp) -> dict:
-    study = Study(tiny_config(module_tmp))
+    # with a segmenter in the bundle (3 epochs at 64 px: enough to find the blob)
+    study = Study(tiny_config(module_tmp, segment={"enabled": True, "input_size": 64,
+                                                   "epochs": 3, "batch_size": 8}))
     study.run(["bundle"])
     bundle = load_bundle(study.out / "bundle")
     manifest = pd.read_csv(module_tmp / "cohort" / "manifest.csv")
@@ -300,3 +302,44 @@ def test_a_dicom_upload_reads_its_spacing_from_the_header(served, tmp_path):
     for model, scored in as_png["models"].items():
         assert as_dicom.json()["models"][model]["probability"] == pytest.approx(
             scored["probability"], abs=1e-6), model
+
+
+def test_a_case_without_a_mask_is_segmented_by_the_bundles_segmenter(served, tmp_path):
+    row, files, factors = case_inputs(served, in_range_case(served))
+    root = served["root"] / "cohort"
+    new = row.to_frame().T.drop(columns=["label"])
+    new["image"], new["mask"], new["mask_reader2"] = str(root / row["image"]), "", ""
+    new.to_csv(tmp_path / "nomask.csv", index=False)
+    _, auto = predict(served["path"], tmp_path / "nomask.csv", tmp_path / "a", gradcam=False)
+    assert auto["error"].iloc[0] == "" and auto["mask_source"].iloc[0] == "auto"
+    written = tmp_path / "a" / "auto_masks"
+    (mask_file,) = written.iterdir()
+    given = predict_cli(served, tmp_path, row, mask_file)  # the same ROI, given as a file
+    for model in ("radiomics", "deep", "dlr", "nomogram"):
+        assert auto[f"{model}_prob"].iloc[0] == pytest.approx(given[f"{model}_prob"]), model
+    # the API's segment mode gives the same, and /api/segment shows that ROI
+    client = served["client"]
+    assert "segment" in client.get("/api/schema").json()["roi"]["modes"]
+    reply = client.post("/api/predict", files={"image": files["image"]}, data={
+        "segment": "true", "factors": json.dumps(factors), "spacing_mm": str(row["spacing_mm"])})
+    assert reply.status_code == 200, reply.text
+    body = reply.json()
+    assert body["roi"] == "auto"
+    assert body["models"]["dlr"]["probability"] == pytest.approx(auto["dlr_prob"].iloc[0])
+    shown = client.post("/api/segment", files={"image": files["image"]})
+    assert shown.status_code == 200
+    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(shown.content))) > 0,
+                                  np.asarray(Image.open(mask_file)) > 0)
+    both = client.post("/api/predict", files=files, data={"segment": "true",
+                                                          "factors": json.dumps(factors)})
+    assert both.status_code == 422 and "send no mask" in both.json()["detail"]
+
+
+def test_the_segment_stage_learnt_from_training_cases_only(served):
+    run = served["path"].parent
+    split = pd.read_csv(run / "split.csv", index_col="case_id")["split"]
+    meta = json.loads((run / "segmentation" / "segmenter" / "segmenter.json").read_text())
+    assert sorted(meta["training_cases"]) == sorted(split.index[split == "train"])
+    assert served["bundle"].meta["segmenter"]["training_cases"] == (split == "train").sum()
+    summary = pd.read_csv(run / "tables" / "segmentation_summary.csv")
+    assert set(summary["metric"]) == {"dice", "iou", "hd95"}

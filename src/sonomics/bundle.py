@@ -8,7 +8,7 @@ A bundle is a folder:
   coefficients and points, clinical encodings, extraction parameters, versions;
 * ``models.skops`` — fitted scikit-learn objects (scalers, selectors, PCA,
   classifiers), written with skops;
-* ``*.safetensors`` — CNN weights.
+* ``*.safetensors`` — CNN weights (and the segmenter's, when the study trained one).
 
 Loading never executes code from the bundle: no pickle. skops reconstructs
 only skops' safe defaults and the exact types of :data:`TRUSTED_TYPES` (checked

@@ -42,6 +42,11 @@ class DataConfig(_Section):
         "site", description="column: optional centre or scanner of each case (multi-centre "
         "cohorts: harmonisation, external sites)"
     )
+    mask_source: str | None = Field(
+        "mask_source", description="column: optional origin of each reader-1 mask, 'manual' "
+        "or 'auto' (written by `sonomics segment`); automatic ROIs are named in every "
+        "table note and in the report"
+    )
     spacing: str | None = Field(
         None, description="column: optional pixel spacing in mm (overrides file headers)"
     )

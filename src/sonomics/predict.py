@@ -45,6 +45,53 @@ def _cnn(bundle: Bundle):
     return net
 
 
+def _segmenter(bundle: Bundle):
+    """The bundle's automatic segmenter and its settings, or None when it has none."""
+    if "segmenter" not in bundle.meta:
+        return None
+    from sonomics.segment.network import build_segmenter
+    from sonomics.segment.train import SegmentSettings
+
+    meta = bundle.meta["segmenter"]
+    settings = SegmentSettings(**meta["settings"])
+    net = build_segmenter(settings.architecture)
+    net.load_state_dict(bundle.tensors("segmenter"))
+    net.eval()
+    return net, settings, float(meta["threshold"]), int(meta["min_pixels"])
+
+
+def parse_box(text: object, case_id: str) -> tuple[float, ...] | None:
+    """A ``roi_box`` cell ``x0,y0,x1,y1`` (pixels; x = column), None when empty."""
+    if text is None or (isinstance(text, float) and np.isnan(text)) or not str(text).strip():
+        return None
+    try:
+        box = tuple(float(v) for v in str(text).replace(";", ",").split(","))
+    except ValueError:
+        box = ()
+    if len(box) != 4 or not all(np.isfinite(box)):
+        raise CaseError(f"case {case_id}, field 'roi_box': {text!r} is not x0,y0,x1,y1")
+    return box
+
+
+def auto_mask(segmenter, case_id: str, row: pd.Series, box: tuple[float, ...] | None,
+              out_dir: Path) -> Path:
+    """The segmenter's ROI of a case without a hand-drawn mask, written as a mask file."""
+    from PIL import Image
+
+    from sonomics.data.images import read_image
+    from sonomics.segment.apply import segment_images
+
+    net, settings, threshold, min_pixels = segmenter
+    found = segment_images(net, settings, [read_image(row["image"]).array], [case_id],
+                           [box], threshold=threshold, min_pixels=min_pixels)[0]
+    if found.mask is None:
+        raise CaseError(found.error)
+    path = out_dir / "auto_masks" / f"{case_file_stem(case_id)}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(found.mask.astype(np.uint8) * 255).save(path)
+    return path
+
+
 def _image_models(bundle: Bundle, net, case_id: str, row: pd.Series, out: dict[str, Any],
                   out_dir: Path, gradcam: bool) -> None:
     """Radiomics, deep-learning and DLR probabilities of one case (into ``out``)."""
@@ -128,16 +175,27 @@ def _clinical_models(bundle: Bundle, case_id: str, rows: pd.DataFrame,
 
 
 def predict_cases(bundle: Bundle, table: pd.DataFrame, out_dir: Path,
-                  gradcam: bool = True) -> pd.DataFrame:
-    """Score every case of a cohort table with the bundle; one row per case."""
+                  gradcam: bool = True, boxes: dict[str, object] | None = None
+                  ) -> pd.DataFrame:
+    """Score every case of a cohort table with the bundle; one row per case.
+
+    A case without a mask is segmented by the bundle's segmenter when it has one (inside
+    its ``boxes`` entry, x0,y0,x1,y1, when given); ``mask_source`` says which ROI was used.
+    """
     from sonomics.data.validation import validate_case
 
     meta, cfg = bundle.meta, bundle.meta["config"]
     net = _cnn(bundle) if "deep" in meta else None
+    segmenter = _segmenter(bundle)
     rows = []
     for case_id, row in table.iterrows():
-        out: dict[str, Any] = {"case_id": case_id, "error": ""}
+        out: dict[str, Any] = {"case_id": case_id, "error": "", "mask_source": "manual"}
         try:
+            if row["mask"] is None and segmenter is not None:
+                box = parse_box((boxes or {}).get(str(case_id)), str(case_id))
+                row = row.copy()
+                row["mask"] = str(auto_mask(segmenter, str(case_id), row, box, out_dir))
+                out["mask_source"] = "auto (box prompt)" if box else "auto"
             problems, _ = validate_case(str(case_id), row, cfg["data"]["min_roi_pixels"],
                                         cfg["data"]["mask_label"])
             errors = [p for p in problems if p.severity == "error"]
@@ -206,9 +264,20 @@ def score_manifest(bundle: Bundle, manifest: str | Path, out_dir: str | Path,
         if p.case_id != "(cohort)" and p.field != cfg.data.label:
             errors.setdefault(p.case_id, p.line().removeprefix("error: "))
     refused = table.index.duplicated(keep=False) | table.index.isin(list(errors))
-    scored = predict_cases(bundle, table[~refused], out_dir, gradcam=gradcam)
+    scored = predict_cases(bundle, table[~refused], out_dir, gradcam=gradcam,
+                           boxes=_box_column(manifest, cfg))
     result = pd.concat([scored, pd.DataFrame(
         {"error": [errors.get(c, f"case {c}: duplicate case id, not scored")
                    for c in table.index[refused]]}, index=table.index[refused])])
     result.index.name = "case_id"
     return result
+
+
+def _box_column(manifest: str | Path, cfg) -> dict[str, object]:
+    """case id -> the manifest's optional ``roi_box`` cell (the segmenter's box prompt)."""
+    from sonomics.data.manifest import read_table
+
+    raw = read_table(manifest)
+    if "roi_box" not in raw.columns:
+        return {}
+    return dict(zip(raw[cfg.data.case_id].astype(str), raw["roi_box"], strict=True))

@@ -19,6 +19,9 @@ class SegmentConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
+    enabled: bool = Field(False, description="train the segmenter as a study stage and put "
+                          "it in the bundle, so predict and serve can score a case without "
+                          "a hand-drawn mask (`sonomics segment` works without it)")
     architecture: str = Field("unet-resnet18", description="a key of the segmenter registry "
                               "(sonomics.segment.network.SEGMENTERS)")
     weights: Path | None = Field(None, description="local encoder weight file (e.g. ImageNet "

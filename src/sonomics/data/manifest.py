@@ -56,7 +56,8 @@ class Cohort:
     """A loaded cohort.
 
     ``table`` is indexed by ``case_id`` and has the columns ``patient_id, image,
-    mask, mask_reader2, label (0/1), split, subtype, site, spacing_row, spacing_col``
+    mask, mask_reader2, label (0/1), split, subtype, site, mask_source, spacing_row,
+    spacing_col``
     followed by the clinical columns (continuous as float, categorical as
     string, missing as NaN). Paths are absolute strings (``None`` when absent).
     """
@@ -264,6 +265,9 @@ def build_cohort(raw: pd.DataFrame, dcfg: DataConfig, base_dir: Path,
     site = column(dcfg.site)
     table["site"] = (None if site is None
                      else [None if is_missing(v) else str(v).strip() for v in site])
+    source = column(dcfg.mask_source)
+    table["mask_source"] = (None if source is None
+                            else [None if is_missing(v) else str(v).strip() for v in source])
 
     spacing = column(dcfg.spacing)
     table["spacing_row"] = np.nan
@@ -338,5 +342,5 @@ def _resolve(value: object, base_dir: Path) -> str | None:
 
 def _empty_table(dcfg: DataConfig) -> pd.DataFrame:
     cols = ["patient_id", "image", "mask", "mask_reader2", "label", "split", "subtype", "site",
-            "spacing_row", "spacing_col", *dcfg.continuous, *dcfg.categorical]
+            "mask_source", "spacing_row", "spacing_col", *dcfg.continuous, *dcfg.categorical]
     return pd.DataFrame(columns=cols, index=pd.Index([], name="case_id"))

@@ -98,6 +98,16 @@ def create_app(bundle: Bundle, *, keep: Path | None = None, max_upload_mb: float
         png, _ = preview_png(await image.read())
         return Response(png, media_type="image/png")
 
+    @app.post("/api/segment", summary="The bundle's automatic ROI of an image (PNG mask)",
+              response_class=Response)
+    async def api_segment(image: UploadFile = File(...), roi_box: str = Form("")) -> Response:
+        """The segmenter's lesion mask (0/255 PNG, the image's size), for the page to show
+        before the clinician accepts or redraws it."""
+        from starlette.concurrency import run_in_threadpool
+
+        png = await run_in_threadpool(scorer.segment_only, await image.read(), roi_box)
+        return Response(png, media_type="image/png")
+
     @app.post("/api/predict", summary="Score one patient")
     async def api_predict(
         image: UploadFile = File(..., description="PNG, JPEG, BMP, TIFF or DICOM"),
@@ -110,6 +120,8 @@ def create_app(bundle: Bundle, *, keep: Path | None = None, max_upload_mb: float
         accept_out_of_range: bool = Form(False, description="score a value outside the "
                                                             "training range (with a warning)"),
         figures: bool = Form(True, description="include the Grad-CAM and nomogram PNGs"),
+        segment: bool = Form(False, description="let the bundle's segmenter draw the ROI "
+                                                "(roi_box, if given, is its box prompt)"),
     ) -> dict[str, Any]:
         """Every model's probability and class at the training cut-off, the nomogram's
         points per factor, warnings, and the Grad-CAM and nomogram figures (PNG, base64)."""
@@ -123,7 +135,7 @@ def create_app(bundle: Bundle, *, keep: Path | None = None, max_upload_mb: float
                          roi_box=roi_box, roi_polygon=roi_polygon,
                          factors={str(k): "" if v is None else str(v) for k, v in given.items()},
                          spacing_mm=spacing_mm, accept_out_of_range=accept_out_of_range,
-                         figures=figures)
+                         figures=figures, segment=segment)
         return await _score(case)
 
     @app.post("/predict", response_class=HTMLResponse, include_in_schema=False)
@@ -142,6 +154,8 @@ def create_app(bundle: Bundle, *, keep: Path | None = None, max_upload_mb: float
             spacing_mm=str(form.get("spacing_mm", "")),
             accept_out_of_range=form.get("accept_out_of_range") == "on")
         result = await _score(case)
+        if mode == "mask" and form.get("roi_source") == "auto":
+            result["roi"] = "automatic (the study's segmenter), checked and accepted on the page"
         summary = templates.get_template("summary.html").render(
             model_names=MODEL_NAMES, result=result, schema=schema, factors=case.factors)
         return _page("result.html", schema=schema, result=result, factors=case.factors,

@@ -37,6 +37,7 @@ class InputSchema:
     impute_missing: bool
     provenance: dict[str, Any]
     spacing: bool = False  # the study read pixel spacing from a manifest column
+    segmenter: dict[str, Any] | None = None  # the bundle's segmenter, if it has one
 
 
     def as_json(self) -> dict[str, Any]:
@@ -45,8 +46,10 @@ class InputSchema:
                 "provenance": self.provenance,
                 "spacing_mm": "asked: the study's features are in mm" if self.spacing
                 else "not used",
-                "roi": {"modes": ["mask", "polygon", "box"],
-                        "segmenter": "not available: this bundle has no segmentation model"}}
+                "roi": {"modes": ["mask", "polygon", "box"]
+                        + (["segment"] if self.segmenter else []),
+                        "segmenter": self.segmenter or "not available: this bundle has no "
+                                                       "segmentation model"}}
 
     def factor(self, name: str) -> Factor | None:
         return next((f for f in self.factors if f.name == name), None)
@@ -88,4 +91,14 @@ def input_schema(bundle: Bundle) -> InputSchema:
     cutoffs = {k: float(v) for k, v in meta["cutoffs"].items() if math.isfinite(float(v))}
     return InputSchema(factors, sorted(cutoffs), cutoffs,
                        bool(cfg.get("predict", {}).get("impute_missing", False)), provenance,
-                       spacing=bool(cfg["data"].get("spacing")))
+                       spacing=bool(cfg["data"].get("spacing")),
+                       segmenter=_segmenter_info(meta))
+
+
+def _segmenter_info(meta: dict[str, Any]) -> dict[str, Any] | None:
+    seg = meta.get("segmenter")
+    if not seg:
+        return None
+    return {"architecture": seg["settings"]["architecture"],
+            "box_prompt_required": bool(seg["settings"]["box_prompt"]),
+            "validation_dice": seg.get("val_dice"), "training_cases": seg["training_cases"]}

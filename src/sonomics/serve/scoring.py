@@ -46,6 +46,7 @@ class CaseInput:
     factors: dict[str, str] = field(default_factory=dict)
     spacing_mm: str = ""
     accept_out_of_range: bool = False
+    segment: bool = False  # the bundle's segmenter draws the ROI (roi_box: its box prompt)
     figures: bool = True  # the Grad-CAM and nomogram PNGs (a script may not want them)
 
 
@@ -159,7 +160,9 @@ class CaseScorer:
             raise InputError(f"image: {shape[1]} x {shape[0]} pixels is more than this "
                              f"server accepts ({self.max_pixels:,} pixels)", status=413)
         mask = self._write_mask(folder, case, shape)
-        row = {"case_id": CASE_ID, "image": str(image), "mask": str(mask), **factors}
+        row = {"case_id": CASE_ID, "image": str(image), "mask": str(mask or ""), **factors}
+        if mask is None:  # the segmenter's ROI, inside the box prompt when one is given
+            row["roi_box"] = case.roi_box
         if self.spacing_column:
             row[self.spacing_column] = case.spacing_mm.strip()
             if not case.spacing_mm.strip() and loaded.spacing_source != "header":
@@ -173,9 +176,12 @@ class CaseScorer:
         result = score_manifest(self.bundle, manifest, folder / "out", gradcam=case.figures)
         return self._response(result.iloc[0], warnings, case.figures)
 
-    def _write_mask(self, folder: Path, case: CaseInput, shape: tuple[int, int]) -> Path:
+    def _write_mask(self, folder: Path, case: CaseInput, shape: tuple[int, int]
+                    ) -> Path | None:
         from PIL import Image
 
+        if case.segment:
+            return self._check_segment_request(case, shape)
         given = [name for name, v in (("mask", case.mask), ("roi_box", case.roi_box),
                                       ("roi_polygon", case.roi_polygon)) if v]
         if len(given) != 1:
@@ -194,6 +200,51 @@ class CaseScorer:
         Image.fromarray(drawn.astype(np.uint8) * value).save(path)
         return path
 
+    def _check_segment_request(self, case: CaseInput, shape: tuple[int, int]) -> None:
+        if "segmenter" not in self.bundle.meta:
+            raise InputError("segment: this bundle has no segmenter (its study ran without "
+                             "segment.enabled); give a mask, a box or a polygon")
+        if case.mask or case.roi_polygon:
+            raise InputError("segment: the segmenter draws the ROI; send no mask or polygon "
+                             "with it (roi_box is its box prompt)")
+        needs_box = self.bundle.meta["segmenter"]["settings"].get("box_prompt")
+        if case.roi_box:
+            box_mask(case.roi_box, shape)  # the same checks as a drawn box
+        elif needs_box:
+            raise InputError("roi_box: this segmenter needs a box around the lesion")
+
+    def segment_only(self, image: bytes, roi_box: str) -> bytes:
+        """The segmenter's ROI of an image as a 0/255 PNG (for the page's overlay)."""
+        from sonomics.data.images import ImageReadError, read_image
+        from sonomics.predict import CaseError, auto_mask, parse_box
+
+        case = CaseInput(image=image, roi_box=roi_box, segment=True)
+        folder = Path(tempfile.mkdtemp(prefix="sonomics-serve-"))
+        try:
+            path = folder / f"image{image_suffix(image)}"
+            path.write_bytes(image)
+            try:
+                shape = read_image(path).shape
+            except ImageReadError as exc:
+                raise InputError(f"image: {str(exc).split(': /')[0]}") from None
+            self._check_segment_request(case, shape)
+            with self._lock:
+                try:
+                    mask = auto_mask(self._segmenter(), CASE_ID, pd.Series({"image": str(path)}),
+                                     parse_box(roi_box, CASE_ID), folder)
+                except CaseError as exc:
+                    raise InputError(str(exc).replace(f"case {CASE_ID}, ", "")) from None
+            return mask.read_bytes()
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def _segmenter(self):
+        if not hasattr(self, "_segmenter_cache"):
+            from sonomics.predict import _segmenter
+
+            self._segmenter_cache = _segmenter(self.bundle)
+        return self._segmenter_cache
+
     def _response(self, row: pd.Series, warnings: list[str], figures: bool
                   ) -> dict[str, Any]:
         error = str(row.get("error", "") or "")
@@ -211,6 +262,7 @@ class CaseScorer:
         points = {k.removeprefix("points_"): float(v) for k, v in row.items()
                   if str(k).startswith("points_") and pd.notna(v)}
         out: dict[str, Any] = {"models": models, "points": points, "warnings": warnings,
+                               "roi": str(row.get("mask_source", "manual")),
                                "provenance": self.schema.provenance}
         if isinstance(row.get("gradcam"), str) and Path(row["gradcam"]).exists():
             out["gradcam_png"] = _png_b64(Path(row["gradcam"]))

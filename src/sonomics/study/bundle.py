@@ -48,17 +48,27 @@ def bundle(ctx: StudyContext) -> None:
         for key, obj in run.fitted(model).items():
             models[f"{model}.{key}"] = obj
     tensors = {}
-    if run.cnn_weights.exists():
-        from safetensors.torch import load_file
+    from safetensors.torch import load_file
 
+    if run.cnn_weights.exists():
         tensors["cnn"] = load_file(str(run.cnn_weights))
+    segmenter = run.root / "segmentation" / "segmenter"
+    if (segmenter / "model.safetensors").exists():
+        import json
+
+        tensors["segmenter"] = load_file(str(segmenter / "model.safetensors"))
+        seg_meta = json.loads((segmenter / "segmenter.json").read_text())
+        meta["segmenter"] = {k: seg_meta[k] for k in ("settings", "threshold", "min_pixels",
+                                                      "weights", "val_dice", "best_epoch")}
+        meta["segmenter"]["training_cases"] = len(seg_meta["training_cases"])
     path = save_bundle(run.bundle, meta, models, tensors)
     ctx.console.print(f"  bundle: {path} ({len(models)} fitted objects"
-                      f"{', CNN weights' if tensors else ''})")
+                      f"{', CNN weights' if 'cnn' in tensors else ''}"
+                      f"{', segmenter' if 'segmenter' in tensors else ''})")
 
 
 BUNDLE = Stage("bundle", bundle, "Prediction bundle",
-               needs=("clinical", "radiomics", "radiomics_model", "deep", "fusion",
+               needs=("segment", "clinical", "radiomics", "radiomics_model", "deep", "fusion",
                       "nomogram"),
                settings=lambda ctx: ctx.config.predict.model_dump(mode="json"),
                writes=("bundle/*",))

@@ -59,5 +59,20 @@ class StudyContext:
         return files
 
     def note(self) -> str | None:
-        """The banner every table of a synthetic cohort carries."""
-        return SYNTHETIC_NOTE if self.config.data.synthetic else None
+        """What every table must carry: the synthetic-data banner, and how many ROIs came
+        from the automatic segmenter rather than a reader."""
+        notes = [SYNTHETIC_NOTE] if self.config.data.synthetic else []
+        auto = self.auto_roi_count()
+        if auto:
+            notes.append(f"AUTOMATIC ROIs: {auto[0]} of {auto[1]} cases were segmented by "
+                         "`sonomics segment`, not drawn by a reader.")
+        return " ".join(notes) or None
+
+    def auto_roi_count(self) -> tuple[int, int] | None:
+        """(cases with an automatic reader-1 mask, usable cases), None when all are manual."""
+        table = self.cohort().usable()
+        source = table.get("mask_source")
+        if source is None:
+            return None
+        auto = int(source.astype(str).str.lower().eq("auto").sum())
+        return (auto, len(table)) if auto else None

@@ -67,6 +67,12 @@ def study_notes(ctx: StudyContext) -> list[str]:
                      "the nomogram is fitted on — are OPTIMISTIC; the nomogram then "
                      "over-weights the DLR score against the clinical factors. The testing "
                      "rows are unaffected; fusion.deep_input = oof_score avoids this.")
+    auto = ctx.auto_roi_count()
+    if auto:
+        notes.append(f"AUTOMATIC ROIs: {auto[0]} of {auto[1]} cases have a reader-1 mask "
+                     "made by the automatic segmenter (`sonomics segment`; manifest column "
+                     "mask_source), not drawn by a reader: every feature, model and table of "
+                     "this report rests on those ROIs.")
     deep = run.meta("deep")
     if deep and deep.get("random_init"):
         notes.append("WARNING: the CNN backbones started from RANDOM initialisation "

@@ -25,6 +25,9 @@ from rich.console import Console
 
 from sonomics.config import StudyConfig
 from sonomics.io import atomic_path, atomic_write_text, csv_text, save_figure
+from sonomics.pipeline import Stage, StageSkipped
+from sonomics.study.context import StudyContext
+from sonomics.study.outline import Section, figure, table
 
 
 @dataclass
@@ -87,44 +90,52 @@ def _figure(cases: pd.DataFrame, images: dict, manual: dict, auto: dict, path: P
 
 def segment_cohort(cfg: StudyConfig, out: str | Path, *, console: Console | None = None,
                    progress: bool = True) -> SegmentationRun:
-    """Train (or resume) the segmenter on the training masks and segment every case."""
+    """``sonomics segment``: the study's validate and split stages, then the segmenter
+    trained (or resumed) on the training masks and every case segmented, under ``out``."""
+    from sonomics.study import Study
+
+    study = Study(cfg, console=console or Console(stderr=True))
+    study.run(["split"])
+    out = Path(out).resolve()
+    return run_segmentation(study.context, out, out / "figures" / "segmentation_cases.png",
+                            progress=progress)
+
+
+def run_segmentation(ctx: StudyContext, out: Path, figure_path: Path, *,
+                     checkpoint_dir: Path | None = None, progress: bool = True
+                     ) -> SegmentationRun:
+    """Train the segmenter on the TRAINING cases' reader-1 masks, segment every case, and
+    compare with the readers on the TEST cases; everything written under ``out``."""
     from PIL import Image
 
-    from sonomics.data.images import read_mask
+    from sonomics.data.images import read_image, read_mask
     from sonomics.data.manifest import case_spacing
     from sonomics.io import case_file_stem
     from sonomics.segment.apply import segment_images
     from sonomics.segment.geometry import mask_box
     from sonomics.segment.train import SegmentSettings, train_segmenter
-    from sonomics.study import Study
 
-    console = console or Console(stderr=True)
-    out = Path(out).resolve()
-    study = Study(cfg, console=console)
-    study.run(["split"])
-    ctx = study.context
-    table, split = ctx.cases()
+    cfg, console = ctx.config, ctx.console
+    frame, split = ctx.cases()
     groups = ctx.groups()
     label = cfg.data.mask_label
-    train = table[(split == "train").to_numpy()]
+    train = frame[(split == "train").to_numpy()]
     settings = SegmentSettings.from_config(cfg.segment, cfg.seed)
-    console.print(f"segmenter {settings.architecture}: {len(train)} training cases "
+    console.print(f"  segmenter {settings.architecture}: {len(train)} training cases "
                   f"({'box prompt' if settings.box_prompt else 'whole image'}, "
                   f"{settings.input_size} px, up to {settings.epochs} epochs)")
     images, masks = _read(train, label)
     trained = train_segmenter(images, masks, groups.loc[train.index].to_numpy(), settings,
-                              checkpoint_dir=out / "cache" / "segmenter",
+                              checkpoint_dir=checkpoint_dir or out / "cache" / "segmenter",
                               weights=cfg.segment.weights, progress=progress)
     del images, masks
     _save_segmenter(out, trained, list(train.index), cfg)
 
-    from sonomics.data.images import read_image
-
     min_pixels = cfg.segment.min_pixels or cfg.data.min_roi_pixels
     auto, failures, rows = {}, [], []
     shown_images, shown_manual = {}, {}
-    for start in range(0, len(table), 32):
-        chunk = table.iloc[start:start + 32]
+    for start in range(0, len(frame), 32):
+        chunk = frame.iloc[start:start + 32]
         imgs = [read_image(p).array for p in chunk["image"]]
         manual = [read_mask(p, label) if isinstance(p, str) else None for p in chunk["mask"]]
         boxes = [mask_box(m) if settings.box_prompt and m is not None and m.any() else None
@@ -133,7 +144,6 @@ def segment_cohort(cfg: StudyConfig, out: str | Path, *, console: Console | None
                                  threshold=cfg.segment.threshold, min_pixels=min_pixels)
         for (case, row), img, man, res in zip(chunk.iterrows(), imgs, manual, results,
                                               strict=True):
-            side = split.loc[case]
             if res.error:
                 failures.append(res.error)
             else:
@@ -142,7 +152,7 @@ def segment_cohort(cfg: StudyConfig, out: str | Path, *, console: Console | None
                 with atomic_path(path) as tmp:
                     Image.fromarray(res.mask.astype(np.uint8) * 255).save(tmp, format="PNG")
                 auto[case] = str(path)
-            if side != "test":
+            if split.loc[case] != "test":
                 continue
             spacing = case_spacing(row) or (1.0, 1.0)
             reader2 = read_mask(row["mask_reader2"], label) \
@@ -156,11 +166,10 @@ def segment_cohort(cfg: StudyConfig, out: str | Path, *, console: Console | None
             shown_images[case], shown_manual[case] = img, man
     cases = pd.DataFrame(rows).set_index("case_id") if rows else pd.DataFrame()
     summary = _summary(cases) if len(cases) else pd.DataFrame()
-    _write_outputs(out, cfg, table, split, auto, cases, summary, failures)
+    _write_outputs(out, cfg, frame, split, auto, cases, summary, failures)
     if len(cases):
         auto_masks = {c: read_mask(auto[c]) for c in cases.index if auto.get(c)}
-        _figure(cases, shown_images, shown_manual, auto_masks,
-                out / "figures" / "segmentation_cases.png")
+        _figure(cases, shown_images, shown_manual, auto_masks, figure_path)
     return SegmentationRun(out, summary, cases, failures)
 
 
@@ -219,3 +228,38 @@ def _write_outputs(out: Path, cfg: StudyConfig, table: pd.DataFrame, split: pd.S
         atomic_write_text(tables / "segmentation_summary.csv", csv_text(summary, index=False))
     atomic_write_text(tables / "segmentation_failures.csv",
                       csv_text(pd.DataFrame({"error": failures}), index=False))
+
+
+def segment(ctx: StudyContext) -> None:
+    """The study's optional segmentation stage (``segment.enabled``): the segmenter goes
+    into the bundle, so ``sonomics predict`` and ``serve`` can score a case without a
+    hand-drawn mask; the study's own models keep the readers' masks."""
+    if not ctx.config.segment.enabled:
+        raise StageSkipped("segment.enabled is false: no automatic segmenter (cases need "
+                           "hand-drawn masks in predict and serve)")
+    # checkpoints outside the stage's declared outputs: a killed run resumes
+    result = run_segmentation(ctx, ctx.run.root / "segmentation",
+                              ctx.run.figure("segmentation_cases"),
+                              checkpoint_dir=ctx.run.cache / "segmenter")
+    if len(result.summary):
+        ctx.run.write_table(
+            result.summary, "segmentation_summary",
+            title="Automatic segmentation against the readers (testing set)",
+            note="Dice, IoU and HD95 (mm where the pixel spacing is known; else pixels) of "
+                 "the segmenter's ROI against reader 1 and reader 2, beside the two readers' "
+                 "own agreement. The segmenter learnt from the training cases' reader-1 "
+                 f"masks only. {len(result.failures)} case(s) without an automatic ROI. "
+                 f"{ctx.note() or ''}")
+
+
+SEGMENT = Stage(
+    "segment", segment, "Automatic segmentation (optional)", needs=("split",),
+    settings=lambda ctx: ctx.config.segment.model_dump(mode="json"),
+    reads=StudyContext.image_files,
+    writes=("segmentation/*", "tables/segmentation_summary.*",
+            "figures/segmentation_cases.png"),
+    outline=Section("Automatic segmentation", (
+        table("segmentation_summary", "Automatic segmentation against the readers"),
+        figure("segmentation_cases", "Automatic vs reader-1 ROI: worst, median and best "
+                                     "test case"),
+    )))

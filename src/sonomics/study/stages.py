@@ -15,7 +15,8 @@ from sonomics.study.nomogram import NOMOGRAM
 from sonomics.study.radiomics import RADIOMICS
 from sonomics.study.radiomics_model import RADIOMICS_MODEL
 from sonomics.study.report import report_stage
+from sonomics.study.segmentation import SEGMENT
 
-_METHODS = [VALIDATE, SPLIT, BASELINE, CLINICAL, RADIOMICS, RADIOMICS_MODEL, DEEP, FUSION,
+_METHODS = [VALIDATE, SPLIT, SEGMENT, BASELINE, CLINICAL, RADIOMICS, RADIOMICS_MODEL, DEEP, FUSION,
             COMPARATOR_STAGE, NOMOGRAM, EVALUATION, CHECKLIST_STAGE]
 STAGES = [*_METHODS, report_stage(_METHODS), BUNDLE]
