@@ -166,6 +166,11 @@ def test_segment_command_trains_on_training_cases_only(tmp_path):
     cases = pd.read_csv(out / "tables" / "segmentation_test_cases.csv", index_col="case_id")
     assert set(cases.index) == set(split.index[split == "test"])
     assert (out / "figures" / "segmentation_cases.png").stat().st_size > 1000
+    icc = pd.read_csv(out / "tables" / "segmentation_feature_icc.csv")
+    assert icc["raters"].eq("reader1 vs auto").all() and icc["n_cases"].iloc[0] >= 3
+    assert len(icc) == pd.read_csv(out / "tables" / "segmentation_feature_icc_summary.csv"
+                                   ).query("image_type == 'all'")["features"].iloc[0]
+    assert "radiomics features surviving automation" in result.output
     automatic = cfg.model_copy(update={"data": cfg.data.model_copy(update={
         "manifest": out / "manifest_auto.csv"})})
     auto_all = pd.read_csv(out / "manifest_auto.csv", index_col="case_id")

@@ -42,4 +42,7 @@ class SegmentConfig(BaseModel):
                              "is lesion")
     min_pixels: int | None = Field(None, ge=1, description="smallest ROI kept; none = "
                                    "data.min_roi_pixels")
+    feature_icc: bool = Field(True, description="ICC of every radiomics feature between "
+                              "the reader-1 and the automatic ROI of the test images (two "
+                              "extractions per test case)")
     device: str = Field("auto", description="auto, cpu, cuda or mps")

@@ -257,4 +257,9 @@ def segment(
             console.print(f"test Dice vs reader 1: median {row['median']:.3f} "
                           f"[{row['q1']:.3f}-{row['q3']:.3f}], mean {row['mean']:.3f} "
                           f"(n = {int(row['n'])})")
+    if len(result.feature_icc):
+        total = result.feature_icc.query("image_type == 'all'").iloc[0]
+        console.print(f"radiomics features surviving automation (ICC >= "
+                      f"{cfg.radiomics.icc_threshold}): {int(total['kept'])} of "
+                      f"{int(total['features'])}")
     console.print(f"results: {result.out}")

@@ -36,6 +36,7 @@ class SegmentationRun:
     summary: pd.DataFrame
     cases: pd.DataFrame
     failures: list[str]
+    feature_icc: pd.DataFrame  # features kept per class, automatic vs reader-1 ROI
 
 
 def _read(table: pd.DataFrame, label: int | None) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -167,10 +168,21 @@ def run_segmentation(ctx: StudyContext, out: Path, figure_path: Path, *,
     cases = pd.DataFrame(rows).set_index("case_id") if rows else pd.DataFrame()
     summary = _summary(cases) if len(cases) else pd.DataFrame()
     _write_outputs(out, cfg, frame, split, auto, cases, summary, failures)
+    feature_icc = pd.DataFrame()
+    if cfg.segment.feature_icc and len(cases):
+        from sonomics.study.auto_roi import auto_feature_icc, feature_icc_summary
+
+        feature_icc = auto_feature_icc(ctx, auto, list(cases.index))
+        if len(feature_icc):
+            atomic_write_text(out / "tables" / "segmentation_feature_icc.csv",
+                              csv_text(feature_icc, index=False))
+            feature_icc = feature_icc_summary(feature_icc)
+            atomic_write_text(out / "tables" / "segmentation_feature_icc_summary.csv",
+                              csv_text(feature_icc, index=False))
     if len(cases):
         auto_masks = {c: read_mask(auto[c]) for c in cases.index if auto.get(c)}
         _figure(cases, shown_images, shown_manual, auto_masks, figure_path)
-    return SegmentationRun(out, summary, cases, failures)
+    return SegmentationRun(out, summary, cases, failures, feature_icc)
 
 
 def _save_segmenter(out: Path, trained, train_ids: list[str], cfg: StudyConfig) -> None:
@@ -250,6 +262,13 @@ def segment(ctx: StudyContext) -> None:
                  "own agreement. The segmenter learnt from the training cases' reader-1 "
                  f"masks only. {len(result.failures)} case(s) without an automatic ROI. "
                  f"{ctx.note() or ''}")
+    if len(result.feature_icc):
+        ctx.run.write_table(
+            result.feature_icc, "segmentation_feature_icc",
+            title="Radiomics features that survive automation (testing set)",
+            note=f"{ctx.config.radiomics.icc_form} between the features of the reader-1 ROI "
+                 "and of the automatic ROI of the same test images; kept = ICC >= "
+                 f"{ctx.config.radiomics.icc_threshold}. {ctx.note() or ''}")
 
 
 SEGMENT = Stage(
@@ -257,9 +276,11 @@ SEGMENT = Stage(
     settings=lambda ctx: ctx.config.segment.model_dump(mode="json"),
     reads=StudyContext.image_files,
     writes=("segmentation/*", "tables/segmentation_summary.*",
+            "tables/segmentation_feature_icc.*",
             "figures/segmentation_cases.png"),
     outline=Section("Automatic segmentation", (
         table("segmentation_summary", "Automatic segmentation against the readers"),
+        table("segmentation_feature_icc", "Radiomics features that survive automation"),
         figure("segmentation_cases", "Automatic vs reader-1 ROI: worst, median and best "
                                      "test case"),
     )))
