@@ -174,6 +174,7 @@ def test_segment_command_trains_on_training_cases_only(tmp_path):
     automatic = cfg.model_copy(update={"data": cfg.data.model_copy(update={
         "manifest": out / "manifest_auto.csv"})})
     auto_all = pd.read_csv(out / "manifest_auto.csv", index_col="case_id")
+    assert auto_all["mask_reader2"].isna().all()  # fully automatic: no reader at all
     with_mask = set(auto_all.index[auto_all["mask_source"] == "auto"])
     refused = {p.case_id for p in load_cohort(automatic).errors}
     assert with_mask and not refused & with_mask  # a fully automatic study can start

@@ -265,9 +265,9 @@ def build_cohort(raw: pd.DataFrame, dcfg: DataConfig, base_dir: Path,
     site = column(dcfg.site)
     table["site"] = (None if site is None
                      else [None if is_missing(v) else str(v).strip() for v in site])
-    source = column(dcfg.mask_source)
-    table["mask_source"] = (None if source is None
-                            else [None if is_missing(v) else str(v).strip() for v in source])
+    origin = column(dcfg.mask_source)
+    table["mask_source"] = (None if origin is None
+                            else [None if is_missing(v) else str(v).strip() for v in origin])
 
     spacing = column(dcfg.spacing)
     table["spacing_row"] = np.nan

@@ -5,7 +5,8 @@ The split is the study's own (its validate and split stages run first, in the st
 run directory), so the segmenter never sees a test case and the manifests written here
 keep each case on its side:
 
-- ``manifest_auto.csv``: every case with its automatic mask (fully automatic study);
+- ``manifest_auto.csv``: every case with its automatic mask and no second reader (a fully
+  automatic study; its ICC filter perturbs the automatic ROIs);
 - ``manifest_auto_test.csv``: training cases with their manual masks, test cases with
   automatic ones (a model built on manual ROIs, applied to automatic ones).
 
@@ -232,6 +233,10 @@ def _write_outputs(out: Path, cfg: StudyConfig, table: pd.DataFrame, split: pd.S
                 frame.loc[case, cfg.data.mask] = table.loc[case, "mask"]
                 source.append("manual")
         frame["mask_source"] = source
+        if name == "manifest_auto.csv" and cfg.data.mask_reader2 in frame:
+            # no reader at all: the study's ICC filter then perturbs the automatic ROIs
+            # instead of comparing them with a second reader's hand-drawn ones
+            frame[cfg.data.mask_reader2] = ""
         atomic_write_text(out / name, csv_text(frame.reset_index(names=cfg.data.case_id),
                                                index=False))
     tables = out / "tables"
