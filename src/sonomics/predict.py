@@ -11,6 +11,9 @@ an error line for that case; the other cases are scored. A clinical problem cost
 case its clinical and nomogram scores only: its image models are still reported. A
 missing clinical value is an error unless the study's config sets
 ``predict.impute_missing`` (then it is imputed as in training and named in ``imputed``).
+A case whose ``mask`` is empty is segmented by the bundle's segmenter when the study
+trained one (``segment.enabled``; an optional ``roi_box`` column is its box prompt), and
+``mask_source`` says so.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ def _cnn(bundle: Bundle):
     return net
 
 
-def _segmenter(bundle: Bundle):
+def load_segmenter(bundle: Bundle):
     """The bundle's automatic segmenter and its settings, or None when it has none."""
     if "segmenter" not in bundle.meta:
         return None
@@ -186,7 +189,7 @@ def predict_cases(bundle: Bundle, table: pd.DataFrame, out_dir: Path,
 
     meta, cfg = bundle.meta, bundle.meta["config"]
     net = _cnn(bundle) if "deep" in meta else None
-    segmenter = _segmenter(bundle)
+    segmenter = load_segmenter(bundle)
     rows = []
     for case_id, row in table.iterrows():
         out: dict[str, Any] = {"case_id": case_id, "error": "", "mask_source": "manual"}

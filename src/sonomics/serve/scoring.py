@@ -240,9 +240,9 @@ class CaseScorer:
 
     def _segmenter(self):
         if not hasattr(self, "_segmenter_cache"):
-            from sonomics.predict import _segmenter
+            from sonomics.predict import load_segmenter
 
-            self._segmenter_cache = _segmenter(self.bundle)
+            self._segmenter_cache = load_segmenter(self.bundle)
         return self._segmenter_cache
 
     def _response(self, row: pd.Series, warnings: list[str], figures: bool
