@@ -95,7 +95,7 @@ def create_app(bundle: Bundle, *, keep: Path | None = None, max_upload_mb: float
     @app.post("/api/preview", summary="An uploaded image as the PNG the ROI is drawn on",
               response_class=Response)
     async def api_preview(image: UploadFile = File(...)) -> Response:
-        png, _ = preview_png(await image.read())
+        png, _ = preview_png(await image.read(), max_pixels)
         return Response(png, media_type="image/png")
 
     @app.post("/api/segment", summary="The bundle's automatic ROI of an image (PNG mask)",

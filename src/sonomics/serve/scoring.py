@@ -274,7 +274,7 @@ class CaseScorer:
         return out
 
 
-def preview_png(data: bytes) -> tuple[bytes, tuple[int, int]]:
+def preview_png(data: bytes, max_pixels: int = 16_000_000) -> tuple[bytes, tuple[int, int]]:
     """An uploaded image as an 8-bit PNG in the study's pixel grid (what the page draws
     the ROI on; TIFF and DICOM cannot be shown by a browser)."""
     from PIL import Image
@@ -288,6 +288,9 @@ def preview_png(data: bytes) -> tuple[bytes, tuple[int, int]]:
             array = read_image(path).array
         except ImageReadError as exc:
             raise InputError(f"image: {str(exc).split(': /')[0]}") from None
+    if array.size > max_pixels:
+        raise InputError(f"image: {array.shape[1]} x {array.shape[0]} pixels is more than "
+                         f"this server accepts ({max_pixels:,} pixels)", status=413)
     lo, hi = float(np.percentile(array, 0.5)), float(np.percentile(array, 99.5))
     grey = np.clip((array - lo) / max(hi - lo, 1e-6) * 255, 0, 255).astype(np.uint8)
     buf = io.BytesIO()
