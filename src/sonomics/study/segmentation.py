@@ -278,8 +278,11 @@ def segment(ctx: StudyContext) -> None:
 
 SEGMENT = Stage(
     "segment", segment, "Automatic segmentation (optional)", needs=("split",),
-    settings=lambda ctx: ctx.config.segment.model_dump(mode="json"),
-    reads=StudyContext.image_files,
+    # a disabled stage depends on nothing: editing a mask or a segment.* setting must not
+    # "rerun" it (and with it the bundle)
+    settings=lambda ctx: ctx.config.segment.model_dump(mode="json")
+    if ctx.config.segment.enabled else {"enabled": False},
+    reads=lambda ctx: StudyContext.image_files(ctx) if ctx.config.segment.enabled else [],
     writes=("segmentation/*", "tables/segmentation_summary.*",
             "tables/segmentation_feature_icc.*",
             "figures/segmentation_cases.png"),
