@@ -345,3 +345,23 @@ def test_the_segment_stage_learnt_from_training_cases_only(served):
     assert served["bundle"].meta["segmenter"]["training_cases"] == (split == "train").sum()
     summary = pd.read_csv(run / "tables" / "segmentation_summary.csv")
     assert set(summary["metric"]) == {"dice", "iou", "hd95"}
+
+
+def test_the_serve_command_binds_locally_and_warns_when_exposed(served, monkeypatch):
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from sonomics.cli import app
+
+    calls = []
+    monkeypatch.setattr(uvicorn, "run", lambda application, **kw: calls.append(kw))
+    local = CliRunner().invoke(app, ["serve", str(served["path"])])
+    assert local.exit_code == 0, local.output
+    assert calls[-1]["host"] == "127.0.0.1" and "warning" not in local.output
+    exposed = CliRunner().invoke(app, ["serve", str(served["path"]), "--host", "0.0.0.0",
+                                       "--port", "8123"])
+    assert exposed.exit_code == 0 and calls[-1] == {"host": "0.0.0.0", "port": 8123,
+                                                    "log_level": "warning"}
+    assert "no login" in exposed.output
+    missing = CliRunner().invoke(app, ["serve", str(served["path"].parent / "nope")])
+    assert missing.exit_code == 1 and len(missing.output.strip().splitlines()) == 1
