@@ -18,13 +18,14 @@ import warnings
 import typer
 
 from sonomics._version import __version__, code_digest
-from sonomics.cli import serve as _serve  # noqa: F401  (registers serve)
 from sonomics.cli import setup as _setup  # noqa: F401  (registers init, validate, datasets)
 from sonomics.cli import study as _study  # noqa: F401  (registers run, extract, deep, ...)
 from sonomics.cli.common import app, console, datasets_app
+from sonomics.cli.serve import serve
 from sonomics.cli.stats import app as stats_app
 from sonomics.errors import DEBUG
 
+app.command()(serve)  # registered here, after the study commands: listed after them
 app.add_typer(datasets_app, name="datasets")
 app.add_typer(stats_app, name="stats")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from sonomics.cli.common import app, console, err_console
+from sonomics.cli.common import console, err_console
 from sonomics.errors import reporting_errors
 
 LOCAL_HOSTS = {"localhost"}
@@ -23,7 +23,6 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-@app.command()
 @reporting_errors
 def serve(
     bundle: Path = typer.Argument(..., help="The bundle folder of a finished run (RUN/bundle)."),
