@@ -110,6 +110,11 @@ def check_factors(schema: InputSchema, given: dict[str, str], accept_out_of_rang
     return values, warnings
 
 
+def _without(folder: Path, message: object) -> str:
+    """A message that names an uploaded file by its fixed name, not the server's folder."""
+    return str(message).replace(f"{folder}/", "").replace(str(folder), "")
+
+
 def _png_b64(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
 
@@ -154,7 +159,7 @@ class CaseScorer:
         try:
             loaded = read_image(image)
         except ImageReadError as exc:
-            raise InputError(f"image: {str(exc).split(': /')[0]}") from None
+            raise InputError(f"image: {_without(folder, exc)}") from None
         shape = loaded.shape
         if shape[0] * shape[1] > self.max_pixels:
             raise InputError(f"image: {shape[1]} x {shape[0]} pixels is more than this "
@@ -174,6 +179,8 @@ class CaseScorer:
             writer.writeheader()
             writer.writerow(row)
         result = score_manifest(self.bundle, manifest, folder / "out", gradcam=case.figures)
+        # messages name the uploaded files by their fixed names, not the server's folder
+        result["error"] = [_without(folder, e) for e in result["error"].astype(str)]
         return self._response(result.iloc[0], warnings, case.figures)
 
     def _write_mask(self, folder: Path, case: CaseInput, shape: tuple[int, int]
@@ -226,7 +233,7 @@ class CaseScorer:
             try:
                 shape = read_image(path).shape
             except ImageReadError as exc:
-                raise InputError(f"image: {str(exc).split(': /')[0]}") from None
+                raise InputError(f"image: {_without(folder, exc)}") from None
             self._check_segment_request(case, shape)
             with self._lock:
                 try:
@@ -287,7 +294,7 @@ def preview_png(data: bytes, max_pixels: int = 16_000_000) -> tuple[bytes, tuple
         try:
             array = read_image(path).array
         except ImageReadError as exc:
-            raise InputError(f"image: {str(exc).split(': /')[0]}") from None
+            raise InputError(f"image: {_without(Path(tmp), exc)}") from None
     if array.size > max_pixels:
         raise InputError(f"image: {array.shape[1]} x {array.shape[0]} pixels is more than "
                          f"this server accepts ({max_pixels:,} pixels)", status=413)
