@@ -78,6 +78,11 @@ class SegmentationSet(Dataset):
                  settings: SegmentSettings, train: bool) -> None:
         self.images, self.masks, self.settings, self.train = images, masks, settings, train
         self.boxes = [mask_box(m) for m in masks]
+        # whole-image frames never change: resample each image once, not once per epoch
+        self.fixed = None if settings.box_prompt else [
+            (network_input(img, frame_of(img.shape, None, 0.0), settings.input_size),
+             network_target(m, frame_of(img.shape, None, 0.0), settings.input_size))
+            for img, m in zip(images, masks, strict=True)]
 
     def __len__(self) -> int:
         return len(self.images)
@@ -98,9 +103,12 @@ class SegmentationSet(Dataset):
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         rng = np.random.default_rng(torch.randint(0, 2**31 - 1, ()).item()) if self.train \
             else np.random.default_rng(i)
-        frame = frame_of(self.images[i].shape, self._box(i, rng), self.settings.box_margin)
-        x = network_input(self.images[i], frame, self.settings.input_size)
-        y = network_target(self.masks[i], frame, self.settings.input_size)
+        if self.fixed is not None:
+            x, y = self.fixed[i]
+        else:
+            frame = frame_of(self.images[i].shape, self._box(i, rng), self.settings.box_margin)
+            x = network_input(self.images[i], frame, self.settings.input_size)
+            y = network_target(self.masks[i], frame, self.settings.input_size)
         if self.train:
             if rng.random() < 0.5:
                 x, y = x[:, ::-1], y[:, ::-1]
