@@ -204,8 +204,9 @@ def test_an_oversize_upload_is_refused_with_413(served):
     row, files, factors = case_inputs(served, in_range_case(served))
     reply = tiny.post("/api/predict", files=files, data={"factors": json.dumps(factors)})
     assert reply.status_code == 413 and "pixels" in reply.json()["detail"]
-    reply = tiny.post("/api/preview", files={"image": files["image"]})
-    assert reply.status_code == 413 and "pixels" in reply.json()["detail"]
+    for endpoint in ("/api/preview", "/api/segment"):
+        reply = tiny.post(endpoint, files={"image": files["image"]})
+        assert reply.status_code == 413 and "pixels" in reply.json()["detail"], endpoint
 
 
 def test_page_form_result_and_escaped_error(served, tmp_path):

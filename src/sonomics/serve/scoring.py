@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import functools
 import io
 import math
 import shutil
@@ -110,6 +111,25 @@ def check_factors(schema: InputSchema, given: dict[str, str], accept_out_of_rang
     return values, warnings
 
 
+def load_upload(folder: Path, data: bytes, max_pixels: int):
+    """An uploaded image written to ``folder`` under a fixed name (suffix from its content)
+    and read by the study's reader; returns ``(path, LoadedImage)``. Unreadable → 422,
+    larger than ``max_pixels`` → 413, the message never naming the server's folder."""
+    from sonomics.data.images import ImageReadError, read_image
+
+    path = folder / f"image{image_suffix(data)}"
+    path.write_bytes(data)
+    try:
+        loaded = read_image(path)
+    except ImageReadError as exc:
+        raise InputError(f"image: {_without(folder, exc)}") from None
+    rows, cols = loaded.shape
+    if rows * cols > max_pixels:
+        raise InputError(f"image: {cols} x {rows} pixels is more than this server accepts "
+                         f"({max_pixels:,} pixels)", status=413)
+    return path, loaded
+
+
 def _without(folder: Path, message: object) -> str:
     """A message that names an uploaded file by its fixed name, not the server's folder."""
     return str(message).replace(f"{folder}/", "").replace(str(folder), "")
@@ -151,19 +171,10 @@ class CaseScorer:
 
     def _score_in(self, folder: Path, case: CaseInput, factors: dict[str, str],
                   warnings: list[str]) -> dict[str, Any]:
-        from sonomics.data.images import ImageReadError, read_image
         from sonomics.predict import score_manifest
 
-        image = folder / f"image{image_suffix(case.image)}"
-        image.write_bytes(case.image)
-        try:
-            loaded = read_image(image)
-        except ImageReadError as exc:
-            raise InputError(f"image: {_without(folder, exc)}") from None
+        image, loaded = load_upload(folder, case.image, self.max_pixels)
         shape = loaded.shape
-        if shape[0] * shape[1] > self.max_pixels:
-            raise InputError(f"image: {shape[1]} x {shape[0]} pixels is more than this "
-                             f"server accepts ({self.max_pixels:,} pixels)", status=413)
         mask = self._write_mask(folder, case, shape)
         row = {"case_id": CASE_ID, "image": str(image), "mask": str(mask or ""), **factors}
         if mask is None:  # the segmenter's ROI, inside the box prompt when one is given
@@ -222,22 +233,16 @@ class CaseScorer:
 
     def segment_only(self, image: bytes, roi_box: str) -> bytes:
         """The segmenter's ROI of an image as a 0/255 PNG (for the page's overlay)."""
-        from sonomics.data.images import ImageReadError, read_image
         from sonomics.predict import CaseError, auto_mask, parse_box
 
         case = CaseInput(image=image, roi_box=roi_box, segment=True)
         folder = Path(tempfile.mkdtemp(prefix="sonomics-serve-"))
         try:
-            path = folder / f"image{image_suffix(image)}"
-            path.write_bytes(image)
-            try:
-                shape = read_image(path).shape
-            except ImageReadError as exc:
-                raise InputError(f"image: {_without(folder, exc)}") from None
-            self._check_segment_request(case, shape)
+            path, loaded = load_upload(folder, image, self.max_pixels)
+            self._check_segment_request(case, loaded.shape)
             with self._lock:
                 try:
-                    mask = auto_mask(self._segmenter(), CASE_ID, pd.Series({"image": str(path)}),
+                    mask = auto_mask(self._segmenter, CASE_ID, pd.Series({"image": str(path)}),
                                      parse_box(roi_box, CASE_ID), folder)
                 except CaseError as exc:
                     raise InputError(str(exc).replace(f"case {CASE_ID}, ", "")) from None
@@ -245,12 +250,11 @@ class CaseScorer:
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
+    @functools.cached_property
     def _segmenter(self):
-        if not hasattr(self, "_segmenter_cache"):
-            from sonomics.predict import load_segmenter
+        from sonomics.predict import load_segmenter
 
-            self._segmenter_cache = load_segmenter(self.bundle)
-        return self._segmenter_cache
+        return load_segmenter(self.bundle)
 
     def _response(self, row: pd.Series, warnings: list[str], figures: bool
                   ) -> dict[str, Any]:
@@ -286,18 +290,8 @@ def preview_png(data: bytes, max_pixels: int = 16_000_000) -> tuple[bytes, tuple
     the ROI on; TIFF and DICOM cannot be shown by a browser)."""
     from PIL import Image
 
-    from sonomics.data.images import ImageReadError, read_image
-
     with tempfile.TemporaryDirectory(prefix="sonomics-serve-") as tmp:
-        path = Path(tmp) / f"image{image_suffix(data)}"
-        path.write_bytes(data)
-        try:
-            array = read_image(path).array
-        except ImageReadError as exc:
-            raise InputError(f"image: {_without(Path(tmp), exc)}") from None
-    if array.size > max_pixels:
-        raise InputError(f"image: {array.shape[1]} x {array.shape[0]} pixels is more than "
-                         f"this server accepts ({max_pixels:,} pixels)", status=413)
+        array = load_upload(Path(tmp), data, max_pixels)[1].array
     lo, hi = float(np.percentile(array, 0.5)), float(np.percentile(array, 99.5))
     grey = np.clip((array - lo) / max(hi - lo, 1e-6) * 255, 0, 255).astype(np.uint8)
     buf = io.BytesIO()
