@@ -18,10 +18,10 @@ from sonomics.data.demo import (
     CATEGORICAL_VARIABLES,
     MALIGNANT_SUBTYPES,
     DemoSettings,
-    dice,
     generate_clinical,
     generate_demo_cohort,
 )
+from sonomics.segment.metrics import dice
 
 
 @pytest.fixture(scope="module")

@@ -281,10 +281,6 @@ def render_case(row: pd.Series, settings: DemoSettings, rng: np.random.Generator
     return image, mask, mask2
 
 
-def dice(a: np.ndarray, b: np.ndarray) -> float:
-    return float(2 * np.logical_and(a, b).sum() / max(a.sum() + b.sum(), 1))
-
-
 def generate_demo_cohort(out_dir: str | Path, settings: DemoSettings | None = None,
                          ) -> Path:
     """Write images, masks, second-reader masks and ``manifest.csv`` into ``out_dir``.
