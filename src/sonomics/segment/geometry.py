@@ -29,11 +29,12 @@ class Frame:
 
 
 def mask_box(mask: np.ndarray) -> Box:
-    """The bounding box of a mask's pixels, as x0, y0, x1, y1 (pixel edges)."""
-    rows, cols = np.nonzero(mask)
-    if rows.size == 0:
-        raise ValueError("mask: empty, no box")
-    return float(cols.min()), float(rows.min()), float(cols.max() + 1), float(rows.max() + 1)
+    """The bounding box of a mask's pixels, as x0, y0, x1, y1 (pixel edges): the CNN
+    crop's :func:`~sonomics.deep.preprocess.roi_bbox` in the box prompt's x/y order."""
+    from sonomics.deep.preprocess import roi_bbox
+
+    r0, r1, c0, c1 = roi_bbox(mask)
+    return float(c0), float(r0), float(c1), float(r1)
 
 
 def frame_of(shape: tuple[int, int], box: Box | None, margin: float) -> Frame:
