@@ -39,13 +39,13 @@ RUNNER = textwrap.dedent("""
         where = sys.argv[2]
         if where == "cnn":
             import sonomics.deep.train as train
-            real_write_state = train._write_state
+            real_write_state = train.write_state
 
             def write_state_then_die(state, path):
                 real_write_state(state, path)
                 if int(state["epoch"]) == 2:
                     die()
-            train._write_state = write_state_then_die
+            train.write_state = write_state_then_die
         elif where == "report":
             import sonomics.report.html as report_html
             from sonomics.io import atomic_path

@@ -33,7 +33,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from safetensors.torch import load_file, save_file
 from sklearn.model_selection import StratifiedGroupKFold
 from torch.utils.data import DataLoader
 
@@ -48,8 +47,9 @@ from sonomics.deep.runtime import (
     seed_everything,
 )
 from sonomics.evaluation.delong import safe_auc
-from sonomics.io import atomic_path, stable_hash
+from sonomics.io import stable_hash
 from sonomics.progress import progress_bar
+from sonomics.torch_io import read_state, read_weights, write_state, write_weights
 
 log = logging.getLogger(__name__)
 
@@ -193,20 +193,6 @@ def _to_cpu(obj):
     return obj
 
 
-def _write_model(state: dict[str, torch.Tensor], path: Path) -> None:
-    with atomic_path(path) as tmp:
-        save_file(state, str(tmp))
-
-
-def _write_state(state: dict, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
-
-
-def _load_model(model: torch.nn.Module, path: Path) -> None:
-    model.load_state_dict(load_file(str(path)))
-
-
 def _fingerprint(name: str, settings: TrainSettings, crops: np.ndarray, labels: np.ndarray,
                  groups: np.ndarray, weights_source: str) -> str:
     """Key of a training run's inputs and settings; a checkpoint resumes only on a match."""
@@ -268,7 +254,7 @@ def train_backbone(name: str, crops: np.ndarray, labels: np.ndarray, groups: np.
     history: list[dict[str, float]] = []
     best_score, best_epoch, stale, start_epoch = -math.inf, 0, 0, 0
     if ckpt is not None and (ckpt / "last_state.pt").is_file():
-        state = torch.load(ckpt / "last_state.pt", map_location="cpu", weights_only=True)
+        state = read_state(ckpt / "last_state.pt")
         if state.get("fingerprint") == fingerprint:
             if "model" in state:  # a finished run's record keeps no weights: best.safetensors
                 model.load_state_dict(state["model"])
@@ -336,7 +322,7 @@ def train_backbone(name: str, crops: np.ndarray, labels: np.ndarray, groups: np.
             if improved:
                 best_score, best_epoch, stale = score, epoch, 0
                 if ckpt is not None:
-                    pending.append(writer.submit(_write_model, _to_cpu(model.state_dict()),
+                    pending.append(writer.submit(write_weights, _to_cpu(model.state_dict()),
                                                  ckpt / "best.safetensors"))
                 else:
                     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -362,12 +348,12 @@ def train_backbone(name: str, crops: np.ndarray, labels: np.ndarray, groups: np.
                     state |= {"model": _to_cpu(model.state_dict()),
                               "optimizer": _to_cpu(optimizer.state_dict()),
                               "scheduler": copy.deepcopy(scheduler.state_dict())}
-                pending.append(writer.submit(_write_state, state, ckpt / "last_state.pt"))
+                pending.append(writer.submit(write_state, state, ckpt / "last_state.pt"))
 
     for future in pending:
         future.result()  # a failed checkpoint write is an error, not a silent loss
     if ckpt is not None and (ckpt / "best.safetensors").is_file():
-        _load_model(model, ckpt / "best.safetensors")
+        read_weights(model, ckpt / "best.safetensors")
     elif best_epoch:
         model.load_state_dict(best_state)
     model.eval()

@@ -20,10 +20,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from safetensors.torch import load_file, save_file
 from torch.utils.data import DataLoader, Dataset
 
-from sonomics.io import atomic_path, stable_hash
+from sonomics.io import stable_hash
 from sonomics.progress import progress_bar
 from sonomics.segment.geometry import (
     Box,
@@ -34,6 +33,7 @@ from sonomics.segment.geometry import (
 )
 from sonomics.segment.metrics import dice
 from sonomics.segment.network import build_segmenter
+from sonomics.torch_io import read_state, read_weights, write_state, write_weights
 
 log = logging.getLogger(__name__)
 
@@ -140,11 +140,6 @@ def _fingerprint(settings: SegmentSettings, images: list[np.ndarray], masks: lis
                         "masks": [stable_hash(np.ascontiguousarray(m)) for m in masks]})[:20]
 
 
-def _write(obj, path: Path, tensors: bool = False) -> None:
-    with atomic_path(path) as tmp:
-        save_file(obj, str(tmp)) if tensors else torch.save(obj, tmp)
-
-
 def _device(name: str) -> torch.device:
     from sonomics.deep.runtime import configure_threads, resolve_device
 
@@ -201,7 +196,7 @@ def train_segmenter(images: list[np.ndarray], masks: list[np.ndarray], groups: n
     best, best_epoch, stale, epoch = -math.inf, 0, 0, 0
     best_state = None
     if ckpt is not None and (ckpt / "last_state.pt").is_file():
-        state = torch.load(ckpt / "last_state.pt", map_location="cpu", weights_only=True)
+        state = read_state(ckpt / "last_state.pt")
         if state.get("fingerprint") == fingerprint:
             if "model" in state:
                 model.load_state_dict(state["model"])
@@ -243,7 +238,7 @@ def train_segmenter(images: list[np.ndarray], masks: list[np.ndarray], groups: n
                 weights_now = {k: v.detach().cpu().contiguous().clone()
                                for k, v in model.state_dict().items()}
                 if ckpt is not None:
-                    _write(weights_now, ckpt / "best.safetensors", tensors=True)
+                    write_weights(weights_now, ckpt / "best.safetensors")
                 best_state = weights_now
             else:
                 stale += 1
@@ -259,9 +254,9 @@ def train_segmenter(images: list[np.ndarray], masks: list[np.ndarray], groups: n
                 if not done:
                     state |= {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                               "scheduler": copy.deepcopy(scheduler.state_dict())}
-                _write(state, ckpt / "last_state.pt")
+                write_state(state, ckpt / "last_state.pt")
     if ckpt is not None and (ckpt / "best.safetensors").is_file():
-        model.load_state_dict(load_file(str(ckpt / "best.safetensors")))
+        read_weights(model, ckpt / "best.safetensors")
     elif best_state is not None:
         model.load_state_dict(best_state)
     model.eval()
