@@ -70,6 +70,7 @@ def test_template_round_trips_to_defaults():
 def test_profiles():
     quick = apply_profile(StudyConfig(), "quick")
     assert len(quick.deep.backbones) == 1 and quick.deep.input_size < 224
+    assert quick.segment.input_size == 128 and quick.segment.epochs < StudyConfig().segment.epochs
     paper = apply_profile(StudyConfig(), "paper")
     assert paper.deep.backbones == PAPER_BACKBONES and paper.deep.vertical_flip
 

