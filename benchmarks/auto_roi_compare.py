@@ -1,9 +1,9 @@
 """Test AUCs with automatic ROIs beside the manual-ROI study, with paired DeLong tests.
 
-Reads the predictions of three runs of one cohort with one split (see auto_roi.sh):
-manual ROIs everywhere, automatic ROIs on the test cases only (models built on manual
-ROIs), and automatic ROIs everywhere; compares each model's test AUC on the test cases
-all three runs scored.
+Reads three scorings of one cohort's test cases with one split (see auto_roi.sh): the
+manual-ROI study's predictions; its bundle's `sonomics predict` output on the test cases'
+automatic ROIs (models built on manual ROIs); the predictions of a study on automatic ROIs
+everywhere. Compares each model's test AUC on the test cases all three scored.
 
     .venv/bin/python benchmarks/auto_roi_compare.py runs/auto-roi --out results.csv
 """
@@ -17,31 +17,52 @@ import pandas as pd
 
 from sonomics.evaluation.delong import auc_delong, delong_test
 
-RUNS = {"manual": "manual", "auto ROI on test": "auto-test", "fully automatic": "auto-all"}
 MODELS = ("radiomics", "deep", "dlr", "clinical", "nomogram")
 
 
-def test_scores(run: Path, model: str) -> pd.DataFrame | None:
-    path = run / "predictions" / f"{model}.csv"
+def study_scores(study: Path, model: str) -> pd.Series | None:
+    """A study's test-case probabilities of one model (None when it has no such model)."""
+    path = study / "predictions" / f"{model}.csv"
     if not path.exists():
         return None
     frame = pd.read_csv(path, index_col="case_id")
-    return frame[frame["split"] == "test"][["label", "prob"]]
+    return frame.loc[frame["split"] == "test", "prob"]
+
+
+def predicted_scores(predictions: Path, model: str) -> pd.Series | None:
+    """`sonomics predict`'s probabilities of one model, cases it could not score left out."""
+    if not predictions.exists():
+        return None
+    frame = pd.read_csv(predictions, index_col="case_id", keep_default_na=False)
+    column = f"{model}_prob"
+    if column not in frame.columns:
+        return None
+    return pd.to_numeric(frame[column], errors="coerce").dropna()
+
+
+def test_labels(study: Path) -> pd.Series:
+    frame = pd.read_csv(study / "predictions" / "radiomics.csv", index_col="case_id")
+    return frame.loc[frame["split"] == "test", "label"]
 
 
 def compare(root: Path) -> pd.DataFrame:
+    manual_study = root / "manual" / "study"
+    labels = test_labels(manual_study)
     rows = []
     for model in MODELS:
-        scores = {name: test_scores(root / folder / "study", model)
-                  for name, folder in RUNS.items()}
+        scores = {"manual": study_scores(manual_study, model),
+                  "auto ROI on test": predicted_scores(root / "auto-test" / "predictions.csv",
+                                                       model),
+                  "fully automatic": study_scores(root / "auto-all" / "study", model)}
         scores = {k: v for k, v in scores.items() if v is not None}
         if "manual" not in scores:
             continue
-        common = sorted(set.intersection(*(set(v.index) for v in scores.values())))
-        y = scores["manual"].loc[common, "label"].to_numpy()
-        base = scores["manual"].loc[common, "prob"].to_numpy()
-        for name, frame in scores.items():
-            prob = frame.loc[common, "prob"].to_numpy()
+        common = sorted(set(labels.index).intersection(*(set(v.index)
+                                                         for v in scores.values())))
+        y = labels.loc[common].to_numpy()
+        base = scores["manual"].loc[common].to_numpy()
+        for name, series in scores.items():
+            prob = series.loc[common].to_numpy()
             auc, lo, hi = auc_delong(y, prob)
             row = {"model": model, "ROIs": name, "n_test": len(common),
                    "AUC": round(auc, 3), "95% CI": f"{lo:.3f}-{hi:.3f}"}
