@@ -76,16 +76,16 @@ def parse_box(text: object, case_id: str) -> tuple[float, ...] | None:
     return box
 
 
-def auto_mask(segmenter, case_id: str, row: pd.Series, box: tuple[float, ...] | None,
+def auto_mask(segmenter, case_id: str, image: np.ndarray, box: tuple[float, ...] | None,
               out_dir: Path) -> Path:
-    """The segmenter's ROI of a case without a hand-drawn mask, written as a mask file."""
+    """The segmenter's ROI of a case without a hand-drawn mask (its image already read),
+    written as a mask file."""
     from PIL import Image
 
-    from sonomics.data.images import read_image
     from sonomics.segment.apply import segment_images
 
     net, settings, threshold, min_pixels = segmenter
-    found = segment_images(net, settings, [read_image(row["image"]).array], [case_id],
+    found = segment_images(net, settings, [image], [case_id],
                            [box], threshold=threshold, min_pixels=min_pixels)[0]
     if found.mask is None:
         raise CaseError(found.error)
@@ -185,6 +185,7 @@ def predict_cases(bundle: Bundle, table: pd.DataFrame, out_dir: Path,
     A case without a mask is segmented by the bundle's segmenter when it has one (inside
     its ``boxes`` entry, x0,y0,x1,y1, when given); ``mask_source`` says which ROI was used.
     """
+    from sonomics.data.images import read_image
     from sonomics.data.validation import validate_case
 
     meta, cfg = bundle.meta, bundle.meta["config"]
@@ -197,7 +198,8 @@ def predict_cases(bundle: Bundle, table: pd.DataFrame, out_dir: Path,
             if row["mask"] is None and segmenter is not None:
                 box = parse_box((boxes or {}).get(str(case_id)), str(case_id))
                 row = row.copy()
-                row["mask"] = str(auto_mask(segmenter, str(case_id), row, box, out_dir))
+                image = read_image(row["image"]).array
+                row["mask"] = str(auto_mask(segmenter, str(case_id), image, box, out_dir))
                 out["mask_source"] = "auto (box prompt)" if box else "auto"
             problems, _ = validate_case(str(case_id), row, cfg["data"]["min_roi_pixels"],
                                         cfg["data"]["mask_label"])

@@ -238,11 +238,11 @@ class CaseScorer:
         case = CaseInput(image=image, roi_box=roi_box, segment=True)
         folder = Path(tempfile.mkdtemp(prefix="sonomics-serve-"))
         try:
-            path, loaded = load_upload(folder, image, self.max_pixels)
+            _, loaded = load_upload(folder, image, self.max_pixels)
             self._check_segment_request(case, loaded.shape)
             with self._lock:
                 try:
-                    mask = auto_mask(self._segmenter, CASE_ID, pd.Series({"image": str(path)}),
+                    mask = auto_mask(self._segmenter, CASE_ID, loaded.array,
                                      parse_box(roi_box, CASE_ID), folder)
                 except CaseError as exc:
                     raise InputError(str(exc).replace(f"case {CASE_ID}, ", "")) from None
