@@ -53,18 +53,20 @@ for mode in whole box; do
   grep -E "Elapsed|Maximum resident" "$ROOT/seg-$mode.time" > "$RESULTS/seg-$mode/time.txt"
 done
 "$SONOMICS" run "$ROOT/manual.yaml" ${RUN_PROFILE:+--profile "$RUN_PROFILE"}
-# Automatic ROIs on the test cases, models from manual ROIs: the manual study's bundle
-# scores them through `sonomics predict` (the study's own scoring path), so the manual
-# models are not trained a second time.
-mkdir -p "$ROOT/auto-test"
-"$PYTHON" - "$ROOT/seg-whole/manifest_auto_test.csv" "$ROOT/auto-test/manifest.csv" <<'PY'
+# Automatic ROIs on the test cases (whole image, then box prompt), models from manual
+# ROIs: the manual study's bundle scores them through `sonomics predict` (the study's own
+# scoring path), so the manual models are not trained a second time.
+for mode in whole box; do
+  arm=$ROOT/auto-test$([ $mode = box ] && echo -box || true)
+  mkdir -p "$arm"
+  "$PYTHON" - "$ROOT/seg-$mode/manifest_auto_test.csv" "$arm/manifest.csv" <<'PY'
 import sys
 import pandas as pd
 frame = pd.read_csv(sys.argv[1], dtype=str, keep_default_na=False)
 frame[frame["split"] == "test"].to_csv(sys.argv[2], index=False)
 PY
-"$SONOMICS" predict "$ROOT/manual/study/bundle" "$ROOT/auto-test/manifest.csv" \
-  --out "$ROOT/auto-test" --no-gradcam
+  "$SONOMICS" predict "$ROOT/manual/study/bundle" "$arm/manifest.csv" --out "$arm" --no-gradcam
+done
 derive "$ROOT/auto-all.yaml" "$ROOT/auto-all/study" "$ROOT/seg-whole/manifest_auto.csv"
 "$SONOMICS" run "$ROOT/auto-all.yaml" ${RUN_PROFILE:+--profile "$RUN_PROFILE"}
 "$PYTHON" benchmarks/auto_roi_compare.py "$ROOT" --out "$RESULTS/auc_comparison.csv"

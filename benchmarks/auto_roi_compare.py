@@ -1,9 +1,10 @@
 """Test AUCs with automatic ROIs beside the manual-ROI study, with paired DeLong tests.
 
-Reads three scorings of one cohort's test cases with one split (see auto_roi.sh): the
+Reads the scorings of one cohort's test cases with one split (see auto_roi.sh): the
 manual-ROI study's predictions; its bundle's `sonomics predict` output on the test cases'
-automatic ROIs (models built on manual ROIs); the predictions of a study on automatic ROIs
-everywhere. Compares each model's test AUC on the test cases all three scored.
+automatic ROIs, whole-image and box-prompted (models built on manual ROIs); the
+predictions of a study on automatic ROIs everywhere. Compares each model's test AUC on the
+test cases all of them scored (an arm not run is left out).
 
     .venv/bin/python benchmarks/auto_roi_compare.py runs/auto-roi --out results.csv
 """
@@ -53,6 +54,8 @@ def compare(root: Path) -> pd.DataFrame:
         scores = {"manual": study_scores(manual_study, model),
                   "auto ROI on test": predicted_scores(root / "auto-test" / "predictions.csv",
                                                        model),
+                  "auto ROI (box) on test": predicted_scores(
+                      root / "auto-test-box" / "predictions.csv", model),
                   "fully automatic": study_scores(root / "auto-all" / "study", model)}
         scores = {k: v for k, v in scores.items() if v is not None}
         if "manual" not in scores:
@@ -69,7 +72,7 @@ def compare(root: Path) -> pd.DataFrame:
             if name != "manual":
                 test = delong_test(y, prob, base)
                 row |= {"delta vs manual": round(auc - auc_delong(y, base)[0], 3),
-                        "DeLong p": round(float(test.p), 4)}
+                        "DeLong p": f"{test.p:.4f}" if test.p >= 1e-4 else "<0.0001"}
             rows.append(row)
     return pd.DataFrame(rows)
 
