@@ -24,7 +24,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("sonomics.rundir", "sonomics.bundle"),
     ("sonomics.io", "sonomics.config", "sonomics.cohort_config", "sonomics.reporting_config",
      "sonomics.segment_config",
-     "sonomics.progress", "sonomics.system", "sonomics._version"),
+     "sonomics.progress", "sonomics.system", "sonomics.torch_io", "sonomics._version"),
 ]
 #: pairs of the same layer that must not import each other in either direction
 INDEPENDENT = [("sonomics.study", "sonomics.predict")]
