@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from sonomics._version import __version__
-from sonomics.io import atomic_path, atomic_write_bytes, atomic_write_text, sha256_file
+from sonomics.io import atomic_write_bytes, atomic_write_text, sha256_file
 
 FORMAT_VERSION = 1
 
@@ -95,7 +95,8 @@ def save_bundle(path: str | Path, meta: dict[str, Any], models: dict[str, Any],
                 tensors: dict[str, dict[str, Any]] | None = None) -> Path:
     """Write a bundle folder (atomically per file; ``bundle.json`` last)."""
     import skops.io as sio
-    from safetensors.torch import save_file
+
+    from sonomics.torch_io import write_weights
 
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
@@ -103,8 +104,8 @@ def save_bundle(path: str | Path, meta: dict[str, Any], models: dict[str, Any],
                       json.dumps(meta, indent=2, sort_keys=True, default=json_default))
     atomic_write_bytes(path / "models.skops", sio.dumps(models))
     for name, state in (tensors or {}).items():
-        with atomic_path(path / f"{name}.safetensors") as tmp:
-            save_file({k: v.detach().cpu().contiguous() for k, v in state.items()}, str(tmp))
+        write_weights({k: v.detach().cpu().contiguous() for k, v in state.items()},
+                      path / f"{name}.safetensors")
     files = sorted(p.name for p in path.iterdir()
                    if p.is_file() and p.name != "bundle.json" and not p.name.startswith("."))
     info = {"format_version": FORMAT_VERSION, "sonomics_version": __version__,
