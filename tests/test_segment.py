@@ -26,6 +26,7 @@ from sonomics.segment.geometry import (
 from sonomics.segment.metrics import dice, hd95, iou
 from sonomics.segment.network import build_segmenter, load_encoder_weights
 from sonomics.segment.train import train_segmenter
+from sonomics.torch_io import WeightFileError
 
 TESTS = Path(__file__).parent
 
@@ -109,6 +110,20 @@ def test_a_local_encoder_weight_file_loads(tmp_path):
                                imagenet_like["conv1.weight"].sum(1, keepdim=True))
     with pytest.raises(ValueError, match="unknown 'unet-none'"):
         build_segmenter("unet-none")
+
+
+def test_unusable_encoder_weight_files_are_refused_in_one_line_naming_the_key(tmp_path):
+    net = build_segmenter("unet-resnet18")
+    (tmp_path / "garbage.pth").write_bytes(b"not a torch file")
+    torch.save({"epoch": 3}, tmp_path / "no_tensors.pth")
+    torch.save({"fc.weight": torch.zeros(2, 512)}, tmp_path / "head_only.pth")
+    for name, reason in [("absent.pth", "weight file not found"),
+                         ("garbage.pth", "cannot read .* as a state dict .weights-only"),
+                         ("no_tensors.pth", ".*no_tensors.pth does not hold a state dict"),
+                         ("head_only.pth", "no tensor of head_only.pth fits the encoder")]:
+        with pytest.raises(WeightFileError, match=f"config key 'segment.weights': {reason}") as err:
+            load_encoder_weights(net, tmp_path / name)
+        assert "\n" not in str(err.value)
 
 
 def test_training_resumes_after_sigkill(tmp_path):

@@ -38,6 +38,8 @@ import torch
 import torchvision
 from torch import nn
 
+from sonomics.torch_io import WeightFileError, read_state_dict
+
 log = logging.getLogger(__name__)
 
 
@@ -158,29 +160,13 @@ _DENSENET_OLD_KEY = re.compile(
 )
 
 
-def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    if not path.is_file():
-        raise BackboneError(f"config key 'deep.weights': weight file not found: {path}")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        return load_file(str(path))
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - torch raises many types for bad files
-        raise BackboneError(f"config key 'deep.weights': cannot read {path} as a state dict "
-                            f"({type(exc).__name__}: {exc})") from None
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict):
-        raise BackboneError(f"config key 'deep.weights': {path} does not hold a state dict")
-    return state
-
-
 def _load_trunk_weights(net: BackboneNet, full_model: nn.Module, spec: BackboneSpec,
                         path: Path) -> None:
     """Load a torchvision-format or BackboneNet-format state dict into ``net``'s trunk."""
-    state = _read_state_dict(path)
+    try:
+        state = read_state_dict(path, "deep.weights")
+    except WeightFileError as exc:
+        raise BackboneError(str(exc)) from None
     if any(k.startswith("trunk.") for k in state):  # one of our own checkpoints
         trunk_state = {k[len("trunk."):]: v for k, v in state.items() if k.startswith("trunk.")}
         missing, _ = net.trunk.load_state_dict(trunk_state, strict=False)

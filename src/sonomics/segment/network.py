@@ -12,6 +12,8 @@ from pathlib import Path
 
 import torch
 
+from sonomics.torch_io import WeightFileError, read_state_dict
+
 #: name -> (smp class name, encoder name)
 SEGMENTERS: dict[str, tuple[str, str]] = {
     "unet-resnet18": ("Unet", "resnet18"),
@@ -37,14 +39,7 @@ def load_encoder_weights(net: torch.nn.Module, path: str | Path) -> int:
     many tensors were loaded. The classifier head of an ImageNet file is ignored; a
     3-channel first convolution is summed to the segmenter's one grey channel."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"segment.weights: file not found: {path}")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        state = load_file(str(path))
-    else:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+    state = read_state_dict(path, "segment.weights")
     own = net.encoder.state_dict()
     usable = {}
     for key, value in state.items():
@@ -56,7 +51,8 @@ def load_encoder_weights(net: torch.nn.Module, path: str | Path) -> int:
         if value.shape == own[key].shape:
             usable[key] = value
     if not usable:
-        raise ValueError(f"segment.weights: no tensor of {path.name} fits the encoder")
+        raise WeightFileError(f"config key 'segment.weights': no tensor of {path.name} "
+                              "fits the encoder")
     net.encoder.load_state_dict(usable, strict=False)
     return len(usable)
 
