@@ -130,6 +130,10 @@ def run_deep(cases: pd.DataFrame, cfg: StudyConfig, out_dir: str | Path, *,
     split = frame["split"].astype(str).to_numpy()
     is_train, is_test, is_ext = split == "train", split == "test", split == "external"
     settings = TrainSettings.from_config(deep, seed=cfg.seed)
+    budget = None
+    if deep.time_budget_min is not None:
+        budget = time_budget(cfg, int(is_train.sum()), run.cache / "deep")
+        settings.epochs = budget["epochs"]
 
     rows, trained, scores = [], {}, pd.DataFrame(
         {"split": split, "label": labels}, index=pd.Index(crop_set.case_ids, name="case_id"))
@@ -176,6 +180,10 @@ def run_deep(cases: pd.DataFrame, cfg: StudyConfig, out_dir: str | Path, *,
             f"there. Backbone used downstream: "
             f"{get_spec(chosen).label} (best validation AUC "
             f"{val_auc[chosen]:.3f}; validation carved from training).")
+    if budget is not None:
+        note += (f" Epochs: at most {settings.epochs}, set by deep.time_budget_min = "
+                 f"{budget['budget_min']:g} min for {budget['cnns']} CNN(s) from measured "
+                 f"step times ({budget['seconds_per_epoch']:.0f} s per epoch of all of them).")
     if random_names:
         note += "\n\n" + RANDOM_INIT_NOTE.format(names=", ".join(random_names))
     run.write_table(table5, "table5_deep", title="Table 5. Deep learning models", note=note)
@@ -232,11 +240,23 @@ def run_deep(cases: pd.DataFrame, cfg: StudyConfig, out_dir: str | Path, *,
         "feature_source": "feature_map" if deep.feature_map else "gap",
         "fusion_input": cfg.fusion.deep_input, "oof_folds": oof_folds,
         "gradcam_cases": gradcam_cases, "failures": crop_set.failures, "timings": timings,
+        "epochs": settings.epochs, "time_budget": budget,
         "n_cases": {s: int((split == s).sum()) for s in ("train", "test", "external")},
     }
     run.write_text(run.deep_summary, json.dumps(summary, indent=2, default=str))
     return DeepResult(table5, scores, features, chosen, val_auc, sources, crop_set.failures,
                       figures, trained, timings, pca)
+
+
+def time_budget(cfg: StudyConfig, n_train: int, cache_dir: Path) -> dict:
+    """``deep.time_budget_min`` as epochs (measured once, recorded under ``cache_dir``)."""
+    from sonomics.deep.estimate import resolve_budget
+
+    deep = cfg.deep
+    extra = cfg.fusion.oof_folds if cfg.fusion.deep_input == "oof_score" else 0
+    return resolve_budget(deep.time_budget_min, list(deep.backbones), n_train,
+                          deep.input_size, deep.batch_size, deep.epochs, extra, deep.device,
+                          cache_dir)
 
 
 def choose_backbone(val_auc: dict[str, float], order: list[str]) -> str:

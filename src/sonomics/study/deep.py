@@ -74,6 +74,15 @@ def _announce_cost(ctx: StudyContext, n_train: int) -> None:
     from sonomics.deep.estimate import stage_estimate
 
     deep = ctx.config.deep
+    if deep.time_budget_min is not None:
+        from sonomics.deep.pipeline import time_budget
+
+        budget = time_budget(ctx.config, n_train, ctx.run.cache / "deep")
+        ctx.console.print(f"  CNN time budget {budget['budget_min']:g} min: "
+                          f"{budget['epochs']} epoch(s) at most for {budget['cnns']} CNN(s) "
+                          f"(measured {budget['seconds_per_epoch']:.0f} s per epoch of all; "
+                          f"ceiling deep.epochs = {deep.epochs})")
+        return
     extra = ctx.config.fusion.oof_folds if ctx.config.fusion.deep_input == "oof_score" else 0
     seconds, how = stage_estimate(list(deep.backbones), n_train, deep.input_size,
                                   deep.batch_size, deep.epochs, extra, deep.device)

@@ -1,0 +1,67 @@
+"""``deep.time_budget_min``: the CNN stage's epochs set from measured step times, recorded so
+that a rerun or a resumed run keeps them."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from _deep_data import write_cohort
+from sonomics.config import StudyConfig
+from sonomics.deep import estimate
+from sonomics.deep.estimate import epoch_seconds, epochs_for_budget, resolve_budget
+from sonomics.deep.pipeline import run_deep
+
+
+def test_the_budget_buys_whole_epochs_within_one_and_deep_epochs():
+    # 600 s for epochs of 100 s (x 1.2 for validation and checkpoints): 5 epochs
+    assert epochs_for_budget(600, 100, max_epochs=30) == 5
+    assert epochs_for_budget(600, 100, max_epochs=3) == 3  # deep.epochs stays the ceiling
+    assert epochs_for_budget(10, 100, max_epochs=30) == 1  # never zero
+    with pytest.raises(ValueError, match="deep.time_budget_min"):
+        epochs_for_budget(0, 100, max_epochs=30)
+
+
+def test_an_epoch_counts_every_cnn_the_stage_trains():
+    # 100 training cases, batches of 10: 10 steps per full CNN; 3 out-of-fold CNNs see
+    # 66 cases each (7 steps) of the first backbone
+    per_step = {"resnet18": 1.0, "densenet121": 2.0}
+    assert epoch_seconds(per_step, 100, 10) == 30.0
+    assert epoch_seconds(per_step, 100, 10, extra_models=3) == 30.0 + 3 * 7 * 1.0
+
+
+def test_the_choice_is_measured_once_and_read_back(tmp_path, monkeypatch):
+    calls = []
+
+    def fake_step(name, input_size, batch_size, device="auto", steps=2):
+        calls.append(name)
+        return 0.5
+
+    monkeypatch.setattr(estimate, "seconds_per_step", fake_step)
+    args = dict(backbones=["resnet18"], n_train=64, input_size=32, batch_size=16,
+                max_epochs=50, extra_models=0, device="cpu", cache_dir=tmp_path)
+    first = resolve_budget(1.0, **args)  # 4 steps x 0.5 s = 2 s per epoch: 60 / 2.4 -> 25
+    assert first["epochs"] == 25 and first["seconds_per_epoch"] == 2.0 and calls == ["resnet18"]
+    monkeypatch.setattr(estimate, "seconds_per_step", lambda *a, **k: 1 / 0)  # must not run
+    assert resolve_budget(1.0, **args) == first
+    assert json.loads(next(tmp_path.glob("time_budget-*.json")).read_text()) == first
+    monkeypatch.setattr(estimate, "seconds_per_step", fake_step)
+    assert resolve_budget(2.0, **args)["epochs"] == 50  # another budget is measured anew
+
+
+def test_the_stage_trains_the_epochs_the_budget_allows(tmp_path, monkeypatch):
+    # 16 training cases in batches of 8 and every step "costing" 10 s: 20 s per epoch
+    # (24 s with the margin), so a 1-minute budget buys 2 epochs, below the ceiling of 6
+    monkeypatch.setattr(estimate, "seconds_per_step", lambda *a, **k: 10.0)
+    cases = write_cohort(tmp_path / "data", n=24)
+    cfg = StudyConfig(deep=dict(backbones=["resnet18"], input_size=32, epochs=6, batch_size=8,
+                                val_fraction=0.25, learning_rate=1e-3, isolate=False,
+                                early_stopping=6, time_budget_min=1.0),
+                      fusion=dict(deep_input="features"))
+    result = run_deep(cases, cfg, tmp_path / "run", progress=False, pretrained=False)
+    summary = json.loads((tmp_path / "run" / "deep" / "deep_summary.json").read_text())
+    assert summary["epochs"] == 2 and summary["time_budget"]["epochs"] == 2
+    assert list(result.trained["resnet18"].history["epoch"]) == [1, 2]
+    note = (tmp_path / "run" / "tables" / "table5_deep.md").read_text()
+    assert "set by deep.time_budget_min = 1 min for 1 CNN(s)" in note
