@@ -140,24 +140,35 @@ def test_changed_setting_recomputes_exactly_downstream(study_run, tmp_path):
                               "checklists", "report", "bundle"}
 
 
-def test_bundle_round_trip_gives_the_studys_test_predictions(study_run, tmp_path):
-    study, root = study_run
+def _predict_test_cases(run: Path, root: Path, tmp_path: Path) -> pd.DataFrame:
+    """The study's bundle scoring its own test cases (labels dropped) with ``predict``."""
     manifest = pd.read_csv(root / "cohort" / "manifest.csv")
-    split = pd.read_csv(study.out / "split.csv", index_col="case_id")
+    split = pd.read_csv(run / "split.csv", index_col="case_id")
     test_ids = split.index[split["split"] == "test"]
     new = manifest[manifest["case_id"].isin(test_ids)].drop(columns=["label"])
     new["image"] = [str(root / "cohort" / p) for p in new["image"]]
     new["mask"] = [str(root / "cohort" / p) for p in new["mask"]]
     new["mask_reader2"] = ""
     new.to_csv(tmp_path / "new.csv", index=False)
-    _, result = predict(study.out / "bundle", tmp_path / "new.csv", tmp_path / "out")
+    _, result = predict(run / "bundle", tmp_path / "new.csv", tmp_path / "out")
     assert (result["error"] == "").all(), result["error"].tolist()
-    for model in ("clinical", "radiomics", "deep", "dlr", "nomogram"):
-        study_pred = pd.read_csv(study.out / "predictions" / f"{model}.csv",
+    return result
+
+
+def _assert_same_probabilities(result: pd.DataFrame, run: Path, models: tuple[str, ...]):
+    for model in models:
+        study_pred = pd.read_csv(run / "predictions" / f"{model}.csv",
                                  index_col="case_id")["prob"]
         np.testing.assert_allclose(result[f"{model}_prob"],
                                    study_pred.loc[result.index], rtol=1e-5, atol=1e-6,
                                    err_msg=model)
+
+
+def test_bundle_round_trip_gives_the_studys_test_predictions(study_run, tmp_path):
+    study, root = study_run
+    result = _predict_test_cases(study.out, root, tmp_path)
+    _assert_same_probabilities(result, study.out,
+                               ("clinical", "radiomics", "deep", "dlr", "nomogram"))
     assert {"points_total_points", "nomogram_class"} <= set(result.columns)
     assert all(Path(p).exists() for p in result["gradcam"])
 
@@ -241,10 +252,15 @@ def test_report_renders_in_headless_chromium(study_run, tmp_path):
 
 
 def test_cohort_without_clinical_variables_runs_all_but_clinical_and_nomogram(tmp_path):
-    # also the paper's exact fusion (PCA deep features), an option whose optimism is stated
+    # also the paper's exact fusion (PCA deep features), an option whose optimism is stated,
+    # and the ROI mask as the CNN's third channel, which predict must apply as the study did
     cfg = tiny_config(tmp_path, data={"continuous": [], "categorical": []},
-                      fusion={"deep_input": "features"})
+                      fusion={"deep_input": "features"}, deep={"mask_channel": True})
     Study(cfg).run()
+    (tmp_path / "new").mkdir()
+    result = _predict_test_cases(cfg.out, tmp_path, tmp_path / "new")
+    _assert_same_probabilities(result, cfg.out, ("radiomics", "deep", "dlr"))
+    assert json.loads((cfg.out / "models" / "deep.json").read_text())["mask_channel"]
     meta = json.loads((cfg.out / "models" / "dlr.json").read_text())
     assert any(f.startswith("deep_resnet18_pc") for f in meta["features_in"])
     assert not (cfg.out / "deep" / "deep_oof_score.parquet").exists()
@@ -254,6 +270,7 @@ def test_cohort_without_clinical_variables_runs_all_but_clinical_and_nomogram(tm
     assert set(models) == {"Radiomics", "Deep Learning", "DLR"}
     html = (cfg.out / "report.html").read_text()
     assert "no clinical variables" in html and "no nomogram" in html
+    assert "the ROI mask as third input channel" in html
     assert (cfg.out / "bundle" / "bundle.json").exists()
 
 

@@ -126,6 +126,9 @@ class DeepConfig(_Section):
     crop_margin: float = Field(
         0.0, ge=0, description="margin around the ROI bounding box, fraction of its size"
     )
+    mask_channel: bool = Field(
+        False, description="feed the ROI mask as the third input channel (image, image, "
+        "mask) so the CNN sees the lesion's outline; the paper: off (grey replicated)")
     vertical_flip: bool = Field(False, description="vertical-flip augmentation (paper profile: on)")
     normalisation: Literal["per_image", "train_stats"] = Field(
         "per_image", description="z-score per image or with training-set mean/SD"

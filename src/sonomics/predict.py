@@ -117,7 +117,8 @@ def _image_models(bundle: Bundle, net, case_id: str, row: pd.Series, out: dict[s
         return
     deep, normaliser = meta["deep"], models["deep.normaliser"]
     crop = read_crop(row["image"], row["mask"], size=deep["input_size"],
-                     margin=deep["crop_margin"], mask_label=cfg["data"]["mask_label"])[None]
+                     margin=deep["crop_margin"], mask_label=cfg["data"]["mask_label"],
+                     mask_channel=deep.get("mask_channel", False))[None]
     out["deep_prob"] = float(predict_proba(net, crop, normaliser)[0])
     embedding = extract_deep_features(net, crop, normaliser,
                                       feature_map=cfg["deep"]["feature_map"])

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from sonomics.deep.backbones import BackboneNet
-from sonomics.deep.preprocess import Normaliser, to_network_input
+from sonomics.deep.preprocess import Normaliser, batch_tensor, image_plane, to_network_input
 from sonomics.io import save_figure
 
 OUTCOMES = ("TP", "FP", "TN", "FN")
@@ -36,7 +36,7 @@ def gradcam_heatmaps(model: BackboneNet, crops: np.ndarray, normaliser: Normalis
     from pytorch_grad_cam.utils.model_targets import BinaryClassifierOutputTarget
 
     device = next(model.parameters()).device
-    x = to_network_input(torch.from_numpy(np.asarray(crops, np.float32))[:, None], normaliser)
+    x = to_network_input(batch_tensor(crops), normaliser)
     x = x.to(device)
     model.eval()
     if categories is None:
@@ -65,12 +65,15 @@ def representative_cases(y: np.ndarray, score: np.ndarray, cutoff: float) -> dic
 
 def plot_gradcam_figure(crops: np.ndarray, heatmaps: np.ndarray, titles: list[str],
                         path: str | Path, *, suptitle: str = "") -> Path:
-    """Image (top) and Grad-CAM overlay (bottom) per case; PNG."""
+    """Image (top) and Grad-CAM overlay (bottom) per case; PNG. Crops with a mask channel
+    show the ROI outline (white) on the overlay."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    masks = crops[:, 1] if crops.ndim == 4 else None
+    crops = image_plane(crops)
     n = max(1, len(crops))
     fig, axes = plt.subplots(2, n, figsize=(2.6 * n, 5.4), squeeze=False)
     for i in range(n):
@@ -82,6 +85,8 @@ def plot_gradcam_figure(crops: np.ndarray, heatmaps: np.ndarray, titles: list[st
             top.imshow(shown, cmap="gray", vmin=0, vmax=1)
             bottom.imshow(shown, cmap="gray", vmin=0, vmax=1)
             bottom.imshow(heatmaps[i], cmap="jet", alpha=0.45, vmin=0, vmax=1)
+            if masks is not None and masks[i].max() > 0.5:
+                bottom.contour(masks[i], levels=[0.5], colors="white", linewidths=0.8)
             top.set_title(titles[i], fontsize=9)
         else:
             top.text(0.5, 0.5, "no case", ha="center", va="center")

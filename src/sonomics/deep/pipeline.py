@@ -122,7 +122,8 @@ def run_deep(cases: pd.DataFrame, cfg: StudyConfig, out_dir: str | Path, *,
     t0 = time.perf_counter()
     crop_set = load_crops(list(frame.index), list(frame["image"]), list(frame["mask"]),
                           size=deep.input_size, margin=deep.crop_margin,
-                          mask_label=cfg.data.mask_label, cache_dir=run.cache / "deep")
+                          mask_label=cfg.data.mask_label, mask_channel=deep.mask_channel,
+                          cache_dir=run.cache / "deep")
     timings = {"crop_seconds": time.perf_counter() - t0}
     frame = frame.loc[crop_set.case_ids]
     crops = crop_set.crops
@@ -236,6 +237,7 @@ def run_deep(cases: pd.DataFrame, cfg: StudyConfig, out_dir: str | Path, *,
                                                           r in trained.items()},
         "resumed_from_epoch": {n: r.resumed_from for n, r in trained.items()},
         "device": str(best.device), "profile": deep.profile, "input_size": deep.input_size,
+        "mask_channel": deep.mask_channel,
         "pca_components": pca.n_components_, "pca_capped": bool(pca.capped_),
         "feature_source": "feature_map" if deep.feature_map else "gap",
         "fusion_input": cfg.fusion.deep_input, "oof_folds": oof_folds,

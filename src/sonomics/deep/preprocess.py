@@ -4,7 +4,11 @@
   choice). A margin (a fraction of the box size added on every side) keeps the posterior
   acoustic features below the lesion -- shadowing or enhancement -- in view.
 * Resize to ``input_size`` x ``input_size`` (aspect ratio not kept, as in the paper).
-* Grey replicated to 3 channels (the ImageNet trunks expect RGB).
+* Grey replicated to 3 channels (the ImageNet trunks expect RGB); with
+  ``deep.mask_channel`` the third channel carries the ROI mask instead (0/1, cropped and
+  resized like the image), so the network is told where the lesion is and what shape its
+  outline has, not only the rectangle around it. Crops are then ``(n, 2, S, S)`` (image,
+  mask) instead of ``(n, S, S)``; every function here takes either.
 * Z-score: per image (default: robust to the gain/dynamic-range settings that differ
   between scanners and operators) or with the training set's mean and SD.
 * Training augmentation: random resized crop and horizontal flip; vertical flip only
@@ -58,6 +62,18 @@ def resize(array: np.ndarray, size: int) -> np.ndarray:
     return out[0, 0].numpy()
 
 
+def image_plane(crops: np.ndarray) -> np.ndarray:
+    """The grey image of crops with or without a mask channel: ``(n, S, S)``."""
+    return crops if crops.ndim == 3 else crops[:, 0]
+
+
+def batch_tensor(crops: np.ndarray) -> torch.Tensor:
+    """A batch of crops as a float32 ``(n, C, S, S)`` tensor: grey crops ``(n, S, S)`` get
+    C = 1; crops with a mask channel are already ``(n, 2, S, S)``."""
+    t = torch.from_numpy(np.ascontiguousarray(crops, dtype=np.float32))
+    return t[:, None] if t.ndim == 3 else t
+
+
 class Normaliser:
     """Z-score normalisation, per image or with training-set statistics.
 
@@ -73,8 +89,9 @@ class Normaliser:
 
     def fit(self, crops: np.ndarray) -> Normaliser:
         if self.mode == "train_stats":
-            self.mean_ = float(np.mean(crops, dtype=np.float64))
-            self.std_ = max(float(np.std(crops, dtype=np.float64)), EPS)
+            image = image_plane(crops)
+            self.mean_ = float(np.mean(image, dtype=np.float64))
+            self.std_ = max(float(np.std(image, dtype=np.float64)), EPS)
         return self
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
@@ -101,6 +118,9 @@ def build_augmentation(input_size: int, *, vertical_flip: bool = False,
 
 
 def to_network_input(crop: torch.Tensor, normaliser: Normaliser) -> torch.Tensor:
-    """Normalise a ``(1, H, W)`` (or ``(N, 1, H, W)``) grey tensor and replicate to 3 channels."""
-    x = normaliser(crop)
-    return x.expand(*x.shape[:-3], 3, *x.shape[-2:]).contiguous()
+    """A ``(C, H, W)`` (or ``(N, C, H, W)``) crop as the network's 3 channels: the
+    normalised grey image replicated (C = 1), or image, image, mask (C = 2)."""
+    image = normaliser(crop[..., :1, :, :])
+    if crop.shape[-3] == 1:
+        return image.expand(*image.shape[:-3], 3, *image.shape[-2:]).contiguous()
+    return torch.cat([image, image, crop[..., 1:2, :, :]], dim=-3)

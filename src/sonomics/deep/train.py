@@ -38,7 +38,12 @@ from torch.utils.data import DataLoader
 
 from sonomics.deep.backbones import BackboneNet, build_backbone
 from sonomics.deep.dataset import CropDataset
-from sonomics.deep.preprocess import Normaliser, build_augmentation, to_network_input
+from sonomics.deep.preprocess import (
+    Normaliser,
+    batch_tensor,
+    build_augmentation,
+    to_network_input,
+)
 from sonomics.deep.runtime import (
     autocast_dtype,
     configure_threads,
@@ -151,9 +156,9 @@ def make_optimizer(model: torch.nn.Module, settings: TrainSettings) -> torch.opt
 
 def network_batch(crops: np.ndarray, normaliser: Normaliser,
                   device: torch.device) -> torch.Tensor:
-    """Raw crops ``(n, S, S)`` -> normalised ``(n, 3, S, S)`` on ``device`` (test-time path)."""
-    raw = torch.from_numpy(np.ascontiguousarray(crops, dtype=np.float32))[:, None]
-    return to_network_input(raw.to(device, non_blocking=True), normaliser)
+    """Raw crops ``(n, S, S)`` (or ``(n, 2, S, S)`` with a mask channel) -> the network's
+    ``(n, 3, S, S)`` on ``device`` (test-time path)."""
+    return to_network_input(batch_tensor(crops).to(device, non_blocking=True), normaliser)
 
 
 @torch.inference_mode()

@@ -91,8 +91,11 @@ def methods_summary(cfg: StudyConfig, notes: list[str]) -> list[str]:
         "cross-validated AUC.",
         f"Deep learning: {', '.join(dl.backbones)} ({dl.profile} profile), input "
         f"{dl.input_size} px, crop to the ROI bounding box (margin {dl.crop_margin:g}), "
-        f"{dl.optimizer} with cosine learning-rate decay, {dl.epochs} epochs at most, "
-        f"{weights}; deep features reduced by PCA to at most {dl.pca_components} components "
+        + ("the ROI mask as third input channel, " if dl.mask_channel else "")
+        + f"{dl.optimizer} with cosine learning-rate decay, {dl.epochs} epochs at most"
+        + (f", as many as a {dl.time_budget_min:g}-min time budget allows"
+           if dl.time_budget_min else "")
+        + f", {weights}; deep features reduced by PCA to at most {dl.pca_components} components "
         "fitted on the training set.",
         "Evaluation: AUC with DeLong 95% CI; accuracy, sensitivity, specificity, PPV and NPV "
         "at the Youden cut-off chosen on the training set and applied unchanged to the test "

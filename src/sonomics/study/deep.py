@@ -59,6 +59,7 @@ def deep(ctx: StudyContext, *, progress: bool | None = None) -> None:
                          "random_init": result.random_init,
                          "validation_auc": result.val_auc, "input_size": cfg.deep.input_size,
                          "crop_margin": cfg.deep.crop_margin,
+                         "mask_channel": cfg.deep.mask_channel,
                          "feature_map": cfg.deep.feature_map,
                          "feature_prefix": f"deep_{chosen}"})
     state = {k: v.detach().cpu().contiguous() for k, v in best.model.state_dict().items()}

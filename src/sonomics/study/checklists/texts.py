@@ -50,7 +50,8 @@ def preprocessing(f: RunFacts) -> str:
     if f.has_deep:
         text += (f" CNN input: the lesion's bounding box (margin {d.crop_margin:g}) resized to "
                  f"{d.input_size} px, {d.normalisation.replace('_', '-')} intensity "
-                 f"normalisation; augmentation on training images only: random resized crop "
+                 "normalisation" + (", the ROI mask as third channel" if d.mask_channel else "")
+                 + "; augmentation on training images only: random resized crop "
                  f"(scale 0.7-1.0), horizontal{' and vertical' if d.vertical_flip else ''} "
                  "flips.")
     return text
