@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
 import pytest
 import torch
 import torchvision
@@ -95,3 +96,21 @@ def test_torchvision_cache_is_used_when_present(tmp_path, monkeypatch):
         net = build_backbone("resnet18")
     assert net.weights_source == "torchvision-cache"
     assert torch.equal(net.trunk[0].weight, reference.conv1.weight)
+
+
+@pytest.mark.parametrize(("name", "dim"), [("resnet34", 512), ("efficientnet_b0", 1280),
+                                           ("mobilenet_v3_small", 576)])
+def test_cpu_sized_backbones_take_torchvision_weight_files_and_grad_cam(tmp_path, name, dim):
+    from sonomics.deep.gradcam import gradcam_heatmaps
+    from sonomics.deep.preprocess import Normaliser
+
+    reference = getattr(torchvision.models, name)(weights=None)
+    torch.save(reference.state_dict(), tmp_path / f"{name}.pth")  # ImageNet file layout
+    net = build_backbone(name, weights_path=tmp_path / f"{name}.pth").eval()
+    first_conv = next(m for m in reference.modules() if isinstance(m, torch.nn.Conv2d))
+    assert torch.equal(next(m for m in net.trunk.modules()
+                            if isinstance(m, torch.nn.Conv2d)).weight, first_conv.weight)
+    with torch.no_grad():
+        assert net.embed(torch.randn(2, 3, 64, 64)).shape == (2, dim)
+    crops = np.random.default_rng(0).normal(size=(2, 96, 96)).astype(np.float32)
+    assert gradcam_heatmaps(net, crops, Normaliser()).shape == (2, 96, 96)

@@ -113,6 +113,20 @@ class ModelsConfig(_Section):
         return value
 
 
+class PretrainConfig(_Section):
+    """Self-supervised (SimCLR) pretraining of each backbone before fine-tuning: for
+    machines without ImageNet weights. Sees the TRAINING cases' ROI crops (never a test or
+    external image) and, when given, a folder of the user's own unlabelled images."""
+
+    epochs: int = Field(0, ge=0, description="SimCLR epochs; 0 = no pretraining")
+    folder: Path | None = Field(
+        None, description="extra unlabelled images (searched recursively), e.g. a PACS "
+        "export; must not hold the study's test images")
+    batch_size: int = Field(64, ge=4, description="images per step (2 views each)")
+    learning_rate: float = Field(1e-3, gt=0)
+    temperature: float = Field(0.5, gt=0, description="NT-Xent temperature")
+
+
 class DeepConfig(_Section):
     """CNN transfer learning and deep features (paper 2.5)."""
 
@@ -150,6 +164,7 @@ class DeepConfig(_Section):
     feature_map: bool = Field(
         False, description="use the flattened last feature map instead of pooled features"
     )
+    pretrain: PretrainConfig = Field(default_factory=PretrainConfig)
     device: Literal["auto", "cpu", "cuda", "mps"] = Field("auto")
     isolate: bool = Field(
         True, description="train each CNN in a child process (Linux) so the study's process "

@@ -5,7 +5,8 @@ Nothing else in sonomics spells a run-directory path. Layout::
     RUN/config.yaml                  the resolved config actually used
     RUN/split.csv                    case -> train/test/external
     RUN/radiomics/                   handcrafted features (reader 1, all ratings), ICC store
-    RUN/deep/                        deep features, out-of-fold CNN score, deep summary
+    RUN/deep/                        deep features, out-of-fold CNN score, deep summary,
+                                     self-supervised weights and the images they saw
     RUN/predictions/<model>.csv      each model's probabilities (training OOF score too)
     RUN/models/<model>.skops|.json   fitted objects (skops, trusted types) + plain metadata
     RUN/tables/*.csv|.md             what the report shows (never read back as data)
@@ -143,6 +144,15 @@ class RunDir:
     @property
     def deep_summary(self) -> Path:
         return self.root / "deep" / "deep_summary.json"
+
+    def pretrained_weights(self, backbone: str) -> Path:
+        """A backbone's self-supervised weights (``deep.pretrain``), usable as deep.weights."""
+        return self.root / "deep" / f"pretrained_{backbone}.safetensors"
+
+    @property
+    def pretrain_images(self) -> Path:
+        """Every image the self-supervised pretraining saw (training cases, folder files)."""
+        return self.root / "deep" / "pretrain_images.csv"
 
     @property
     def cnn_weights(self) -> Path:

@@ -18,6 +18,17 @@ from safetensors.torch import load_file, save_file
 from sonomics.io import atomic_path
 
 
+def cpu_copy(obj):
+    """A CPU copy of nested dicts/lists of tensors, safe to write while training goes on."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().to("cpu", copy=True).contiguous()
+    if isinstance(obj, dict):
+        return {k: cpu_copy(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return type(obj)(cpu_copy(v) for v in obj)
+    return obj
+
+
 def write_weights(state: dict[str, torch.Tensor], path: Path) -> None:
     """A model's state dict as a safetensors file."""
     with atomic_path(path) as tmp:

@@ -121,6 +121,10 @@ def _vgg_trunk(model: nn.Module) -> nn.Module:
     return model.features
 
 
+def _features_trunk(model: nn.Module) -> nn.Module:
+    return model.features  # MobileNetV3 / EfficientNet: ends with norm + activation
+
+
 def _resnet_trunk(model: nn.Module) -> nn.Module:
     return nn.Sequential(model.conv1, model.bn1, model.relu, model.maxpool,
                          model.layer1, model.layer2, model.layer3, model.layer4)
@@ -134,9 +138,19 @@ BACKBONES: dict[str, BackboneSpec] = {
                           "VGG19_Weights.IMAGENET1K_V1", False, "VGG19"),
     "resnet50": BackboneSpec("resnet50", torchvision.models.resnet50, _resnet_trunk, 2048,
                              "ResNet50_Weights.IMAGENET1K_V2", False, "Resnet50"),
-    # small and fast: tests, CPU smoke runs; not one of the paper's three
+    # CPU-sized (not among the paper's three): ResNet18/34 (11.7M / 21.8M parameters),
+    # EfficientNet-B0 (4.0M in the trunk), MobileNetV3-Small (0.9M)
     "resnet18": BackboneSpec("resnet18", torchvision.models.resnet18, _resnet_trunk, 512,
                              "ResNet18_Weights.IMAGENET1K_V1", False, "Resnet18"),
+    "resnet34": BackboneSpec("resnet34", torchvision.models.resnet34, _resnet_trunk, 512,
+                             "ResNet34_Weights.IMAGENET1K_V1", False, "Resnet34"),
+    "efficientnet_b0": BackboneSpec("efficientnet_b0", torchvision.models.efficientnet_b0,
+                                    _features_trunk, 1280, "EfficientNet_B0_Weights.IMAGENET1K_V1",
+                                    False, "EfficientNet-B0"),
+    "mobilenet_v3_small": BackboneSpec("mobilenet_v3_small",
+                                       torchvision.models.mobilenet_v3_small, _features_trunk,
+                                       576, "MobileNet_V3_Small_Weights.IMAGENET1K_V1", False,
+                                       "MobileNetV3-Small"),
 }
 
 

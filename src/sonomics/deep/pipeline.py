@@ -135,7 +135,8 @@ def run_deep(cases: pd.DataFrame, cfg: StudyConfig, out_dir: str | Path, *,
     if deep.time_budget_min is not None:
         budget = time_budget(cfg, int(is_train.sum()), run.cache / "deep")
         settings.epochs = budget["epochs"]
-
+    ssl_weights = self_supervised_weights(cfg, frame, crops, is_train, run, progress=progress,
+                                          max_steps=max_steps)
     rows, trained, scores = [], {}, pd.DataFrame(
         {"split": split, "label": labels}, index=pd.Index(crop_set.case_ids, name="case_id"))
     figures: dict[str, Path] = {}
@@ -144,8 +145,9 @@ def run_deep(cases: pd.DataFrame, cfg: StudyConfig, out_dir: str | Path, *,
         result = train_isolated(
             name, crops[is_train], labels[is_train], frame["patient_id"].astype(str)
             .to_numpy()[is_train], settings, checkpoint_dir=run.cache / "deep" / name,
-            isolate=deep.isolate, weights_path=deep.weights.get(name), pretrained=pretrained,
-            progress=progress, max_steps=max_steps)
+            isolate=deep.isolate, weights_path=deep.weights.get(name, ssl_weights.get(name)),
+            pretrained=pretrained or name in ssl_weights, progress=progress,
+            max_steps=max_steps)
         timings[f"{name}_train_seconds"] = time.perf_counter() - tic
         timings[f"{name}_mean_epoch_seconds"] = (float(np.mean(result.epoch_seconds))
                                                  if result.epoch_seconds else float("nan"))
@@ -181,6 +183,13 @@ def run_deep(cases: pd.DataFrame, cfg: StudyConfig, out_dir: str | Path, *,
             f"there. Backbone used downstream: "
             f"{get_spec(chosen).label} (best validation AUC "
             f"{val_auc[chosen]:.3f}; validation carved from training).")
+    if ssl_weights:
+        seen = len(pd.read_csv(run.pretrain_images))
+        note += (f" Self-supervised start (deep.pretrain): "
+                 f"{', '.join(get_spec(n).label for n in ssl_weights)} pretrained with SimCLR "
+                 f"for {deep.pretrain.epochs} epochs on {seen} unlabelled images (training "
+                 f"cases only, and the user's folder if given: deep/pretrain_images.csv), "
+                 f"then fine-tuned; not ImageNet transfer learning.")
     if budget is not None:
         note += (f" Epochs: at most {settings.epochs}, set by deep.time_budget_min = "
                  f"{budget['budget_min']:g} min for {budget['cnns']} CNN(s) from measured "
@@ -212,7 +221,8 @@ def run_deep(cases: pd.DataFrame, cfg: StudyConfig, out_dir: str | Path, *,
             chosen, crops, labels, frame["patient_id"].astype(str).to_numpy(), is_train,
             scores[chosen].to_numpy(), settings, folds=cfg.fusion.oof_folds,
             checkpoint_root=run.cache / "deep" / f"{chosen}_oof",
-            weights_path=deep.weights.get(chosen), pretrained=pretrained, progress=progress,
+            weights_path=deep.weights.get(chosen, ssl_weights.get(chosen)),
+            pretrained=pretrained or chosen in ssl_weights, progress=progress,
             max_steps=max_steps, case_ids=crop_set.case_ids, isolate=deep.isolate)
         timings["oof_seconds"] = seconds
         oof_folds = cfg.fusion.oof_folds
@@ -243,11 +253,55 @@ def run_deep(cases: pd.DataFrame, cfg: StudyConfig, out_dir: str | Path, *,
         "fusion_input": cfg.fusion.deep_input, "oof_folds": oof_folds,
         "gradcam_cases": gradcam_cases, "failures": crop_set.failures, "timings": timings,
         "epochs": settings.epochs, "time_budget": budget,
+        "self_supervised_weights": {n: str(p) for n, p in ssl_weights.items()},
         "n_cases": {s: int((split == s).sum()) for s in ("train", "test", "external")},
     }
     run.write_text(run.deep_summary, json.dumps(summary, indent=2, default=str))
     return DeepResult(table5, scores, features, chosen, val_auc, sources, crop_set.failures,
                       figures, trained, timings, pca)
+
+
+def self_supervised_weights(cfg: StudyConfig, frame: pd.DataFrame, crops: np.ndarray,
+                            is_train: np.ndarray, run: RunDir, *, progress: bool,
+                            max_steps: int | None) -> dict[str, Path]:
+    """``deep.pretrain``: SimCLR weights for each backbone without a ``deep.weights`` file,
+    learnt from the TRAINING crops (and the user's folder, refused if it holds a test or
+    external image); every image used is listed in ``deep/pretrain_images.csv``."""
+    pre = cfg.deep.pretrain
+    names = [n for n in cfg.deep.backbones if n not in cfg.deep.weights]
+    if pre.epochs == 0 or not names:
+        return {}
+    from sonomics.deep.preprocess import image_plane
+    from sonomics.deep.pretrain import PretrainSettings, pretrain_backbone, read_folder_images
+    from sonomics.io import sha256_file
+
+    images = image_plane(crops[is_train])
+    listed = pd.DataFrame({"source": "training case", "image": frame.index[is_train]})
+    if pre.folder is not None:
+        extra, paths = read_folder_images(pre.folder, cfg.deep.input_size)
+        held_out = {sha256_file(p): cid for cid, p in frame.loc[~is_train, "image"].items()}
+        clash = [(p, held_out[d]) for p in paths if (d := sha256_file(p)) in held_out]
+        if clash:
+            raise ValueError(f"config key 'deep.pretrain.folder': {clash[0][0]} is the image "
+                             f"of case {clash[0][1]}, which is not a training case "
+                             f"({len(clash)} such file(s)); pretraining must not see it")
+        images = np.concatenate([images, extra])
+        listed = pd.concat([listed, pd.DataFrame({"source": "folder", "image": paths})])
+    run.write_text(run.pretrain_images, csv_text(listed, index=False))
+    settings = PretrainSettings(epochs=pre.epochs, batch_size=pre.batch_size,
+                                learning_rate=pre.learning_rate, temperature=pre.temperature,
+                                input_size=cfg.deep.input_size, seed=cfg.seed,
+                                device=cfg.deep.device)
+    weights = {}
+    for name in names:
+        weights[name] = run.pretrained_weights(name)
+        history = pretrain_backbone(name, images, settings,
+                                    checkpoint_dir=run.cache / "deep" / f"{name}_simclr",
+                                    out_file=weights[name], progress=progress,
+                                    max_steps=max_steps)
+        curve = run.root / "deep" / f"pretrain_history_{name}.csv"
+        run.write_text(curve, csv_text(history, index=False))
+    return weights
 
 
 def time_budget(cfg: StudyConfig, n_train: int, cache_dir: Path) -> dict:

@@ -54,7 +54,7 @@ from sonomics.deep.runtime import (
 from sonomics.evaluation.delong import safe_auc
 from sonomics.io import stable_hash
 from sonomics.progress import progress_bar
-from sonomics.torch_io import read_state, read_weights, write_state, write_weights
+from sonomics.torch_io import cpu_copy, read_state, read_weights, write_state, write_weights
 
 log = logging.getLogger(__name__)
 
@@ -187,17 +187,6 @@ def predict_proba(model: BackboneNet, crops: np.ndarray, normaliser: Normaliser,
 
 
 # ---------------------------------------------------------------- checkpoints
-def _to_cpu(obj):
-    """A CPU copy of nested dicts/lists of tensors (safe to write while training goes on)."""
-    if isinstance(obj, torch.Tensor):
-        return obj.detach().to("cpu", copy=True).contiguous()
-    if isinstance(obj, dict):
-        return {k: _to_cpu(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return type(obj)(_to_cpu(v) for v in obj)
-    return obj
-
-
 def _fingerprint(name: str, settings: TrainSettings, crops: np.ndarray, labels: np.ndarray,
                  groups: np.ndarray, weights_source: str) -> str:
     """Key of a training run's inputs and settings; a checkpoint resumes only on a match."""
@@ -327,7 +316,7 @@ def train_backbone(name: str, crops: np.ndarray, labels: np.ndarray, groups: np.
             if improved:
                 best_score, best_epoch, stale = score, epoch, 0
                 if ckpt is not None:
-                    pending.append(writer.submit(write_weights, _to_cpu(model.state_dict()),
+                    pending.append(writer.submit(write_weights, cpu_copy(model.state_dict()),
                                                  ckpt / "best.safetensors"))
                 else:
                     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -350,8 +339,8 @@ def train_backbone(name: str, crops: np.ndarray, labels: np.ndarray, groups: np.
                 if not (done and best_epoch):
                     # resuming needs weights and optimizer; a finished run with a best
                     # checkpoint does not, and dropping them saves 3x the model on disk
-                    state |= {"model": _to_cpu(model.state_dict()),
-                              "optimizer": _to_cpu(optimizer.state_dict()),
+                    state |= {"model": cpu_copy(model.state_dict()),
+                              "optimizer": cpu_copy(optimizer.state_dict()),
                               "scheduler": copy.deepcopy(scheduler.state_dict())}
                 pending.append(writer.submit(write_state, state, ckpt / "last_state.pt"))
 
