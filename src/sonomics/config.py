@@ -150,9 +150,9 @@ class DeepConfig(_Section):
     epochs: int = Field(30, ge=1, description="epochs at most (early stopping can end sooner)")
     time_budget_min: float | None = Field(
         None, gt=0, description="minutes of CNN training for the whole stage (every backbone "
-        "and the out-of-fold CNNs): the epochs are set from step times measured before "
-        "training (recorded, so a rerun keeps them), never above deep.epochs; unset: "
-        "deep.epochs")
+        "and the out-of-fold CNNs; deep.pretrain not counted): the epochs are set from step "
+        "times measured before training (recorded, so a rerun keeps them), never above "
+        "deep.epochs; unset: deep.epochs")
     batch_size: int = Field(16, ge=1)
     learning_rate: float = Field(1e-4, gt=0)
     warmup_epochs: int = Field(0, ge=0)
