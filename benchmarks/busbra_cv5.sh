@@ -2,9 +2,9 @@
 # BUS-BRA's official 5-fold cross-validation, one fold at a time, each fold's results kept
 # in the repository (benchmarks/results/busbra-cv5/fold-K/) as soon as it finishes.
 #
-# A fold is a whole study with six ResNet18s (1.5-2.2 h each on 2 CPU cores, measured beside
-# other work); five folds take longer than one working session on these machines, so finished folds are recorded and the
-# script skips them when run again. Needs ../shared/data/bus-bra.
+# A fold is a whole study with six ResNet18s: about 30 min on 2 idle CPU cores (folds 4-5:
+# 1,723-1,851 s), 1.5-2.2 h beside other work; finished folds are recorded and the script
+# skips them when run again. Needs ../shared/data/bus-bra.
 #
 #   bash benchmarks/busbra_cv5.sh            # every fold not yet recorded
 #   bash benchmarks/busbra_cv5.sh 3          # fold 3 only
