@@ -75,6 +75,21 @@ def test_profiles():
     assert paper.deep.backbones == PAPER_BACKBONES and paper.deep.vertical_flip
 
 
+def test_quick_profile_is_the_cpu_recipe_unless_the_config_chose():
+    quick = apply_profile(StudyConfig(), "quick")
+    assert quick.deep.backbones == ["resnet18"]
+    assert quick.deep.crop_margin == 0.25 and quick.deep.time_budget_min == 10
+    assert quick.deep.epochs > 4  # trained until early stopping within the budget
+    chosen = StudyConfig.from_dict({"deep": {"backbones": ["vgg19", "resnet50"],
+                                             "crop_margin": 0.1, "time_budget_min": 30}})
+    kept = apply_profile(chosen, "quick")
+    assert kept.deep.backbones == ["vgg19"]
+    assert kept.deep.crop_margin == 0.1 and kept.deep.time_budget_min == 30
+    # a template written by `sonomics init` spells out the paper's values: not a choice
+    template = StudyConfig.from_dict(yaml.safe_load(config_template()))
+    assert apply_profile(template, "quick").deep == quick.deep
+
+
 def test_init_with_manifest_declares_clinical_columns(small_cohort, tmp_path: Path):
     manifest = small_cohort.build()
     frame = small_cohort.frame.assign(birads=["3", "4a"] * 6)

@@ -25,6 +25,10 @@ from sonomics.segment_config import SegmentConfig
 
 PAPER_CLASSIFIERS = ["LR", "SVM", "RandomForest", "ExtraTrees", "XGBoost", "LightGBM", "MLP"]
 PAPER_BACKBONES = ["densenet121", "vgg19", "resnet50"]
+#: the quick (CPU) profile's recipe; measured in benchmarks/real_data.md "CPU recipe"
+QUICK_BACKBONE = "resnet18"
+QUICK_CROP_MARGIN = 0.25
+QUICK_TIME_BUDGET_MIN = 10.0
 ICC_FORMS = ["ICC1", "ICC2", "ICC3", "ICC1k", "ICC2k", "ICC3k"]
 
 
@@ -307,18 +311,31 @@ def _format_errors(exc: ValidationError) -> str:
 def apply_profile(cfg: StudyConfig, profile: str) -> StudyConfig:
     """Return a copy with the hardware profile's deep-learning settings applied.
 
-    ``quick`` (CPU, demo): one backbone, 128-px input, few epochs; the segmenter at 128 px
-    with a short schedule (BUS-BRA: test Dice median 0.914 in 12 epochs on 2 cores).
+    ``quick`` (CPU, demo): the CPU recipe (``docs/deep.md``): one CPU-sized backbone
+    (ResNet18 unless the config names other backbones than the paper's: then its first),
+    128-px input, the ROI crop with a 25% context margin unless the config sets another
+    margin than the paper's 0, and training until early stopping within a time budget
+    (``deep.time_budget_min``, 10 min unless set) instead of a fixed number of epochs;
+    the segmenter at 128 px with a short schedule (BUS-BRA: test Dice median 0.914 in 12
+    epochs on 2 cores).
     ``paper``: the three backbones, 224 px, full schedule, vertical flips as in the paper;
     the segmenter keeps its own defaults (256 px, 40 epochs: a GPU's work).
     """
     cfg = cfg.model_copy(deep=True)
     if profile == "quick":
-        cfg.deep.profile = "quick"
-        cfg.deep.backbones = cfg.deep.backbones[:1] if cfg.deep.backbones else ["densenet121"]
-        cfg.deep.input_size = 128
-        cfg.deep.epochs = min(cfg.deep.epochs, 4)
-        cfg.deep.early_stopping = min(cfg.deep.early_stopping, 4)
+        deep = cfg.deep
+        chosen = {k for k in deep.model_fields_set  # the paper's value is no choice
+                  if getattr(deep, k) != DeepConfig.model_fields[k].get_default(
+                      call_default_factory=True)}
+        deep.profile = "quick"
+        deep.backbones = deep.backbones[:1] if "backbones" in chosen else [QUICK_BACKBONE]
+        deep.input_size = 128
+        if "crop_margin" not in chosen:
+            deep.crop_margin = QUICK_CROP_MARGIN
+        if "time_budget_min" not in chosen:
+            deep.time_budget_min = QUICK_TIME_BUDGET_MIN
+        deep.epochs = min(deep.epochs, 30)
+        deep.early_stopping = min(deep.early_stopping, 5)
         cfg.deep.batch_size = 32
         cfg.deep.learning_rate = 3e-4
         cfg.fusion.oof_folds = min(cfg.fusion.oof_folds, 3)

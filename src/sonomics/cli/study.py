@@ -192,6 +192,9 @@ def demo(
     n_malignant: int = typer.Option(99, help="Malignant patients (paper: 99)."),
     clinical_effect: float = typer.Option(1.0, help="Strength of the clinical signal, 0-1.5."),
     image_effect: float = typer.Option(1.0, help="Strength of the class texture signal, 0-1.5."),
+    context_effect: float = typer.Option(
+        1.0, help="Strength of the peritumoural rim (outside the mask: the CNN's own "
+        "signal), 0-1.5."),
 ) -> None:
     """Generate the SYNTHETIC parotid-like demo cohort and run the study on it.
 
@@ -203,7 +206,8 @@ def demo(
     from sonomics.data.demo import DemoSettings, demo_config_dict, generate_demo_cohort
 
     settings = DemoSettings(seed=seed, n_benign=n_benign, n_malignant=n_malignant,
-                            clinical_effect=clinical_effect, image_effect=image_effect)
+                            clinical_effect=clinical_effect, image_effect=image_effect,
+                            context_effect=context_effect)
     out = out.resolve()
     err_console.print(f"[bold]SYNTHETIC[/bold] demo cohort → {out / 'cohort'}")
     manifest = generate_demo_cohort(out / "cohort", settings)

@@ -18,6 +18,7 @@ interpreter start per CNN (a few seconds).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import multiprocessing
 import sys
@@ -44,22 +45,29 @@ def train_isolated(name: str, crops: np.ndarray, labels: np.ndarray, groups: np.
     spawn = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=1, mp_context=spawn,
                              initializer=_die_with_parent) as pool:
-        pool.submit(_train_in_child, name, crops, labels, groups, settings,
-                    str(checkpoint_dir), kwargs).result()  # the child's error, re-raised
+        resumed_from, epoch_seconds = pool.submit(
+            _train_in_child, name, crops, labels, groups, settings, str(checkpoint_dir),
+            kwargs).result()  # the child's error, re-raised
     result = train_backbone(name, crops, labels, groups, settings,
                             checkpoint_dir=checkpoint_dir, **kwargs)
     if result.epoch_seconds:  # the child's finished run was not recognised: trained twice
         log.warning("%s: the training child's checkpoint in %s was not reused; trained "
                     "again in the study process", name, checkpoint_dir)
-    return result
+        return result
+    # the summary reports the child's training (where it resumed, its epoch times), not
+    # this process's reload of the finished run
+    return dataclasses.replace(result, resumed_from=resumed_from,
+                               epoch_seconds=epoch_seconds)
 
 
 def _train_in_child(name: str, crops: np.ndarray, labels: np.ndarray, groups: np.ndarray,
                     settings: TrainSettings, checkpoint_dir: str,
-                    kwargs: dict[str, Any]) -> None:
-    """Train and write the checkpoints; nothing is sent back (the folder holds it all)."""
-    train_backbone(name, crops, labels, groups, settings, checkpoint_dir=checkpoint_dir,
-                   **kwargs)
+                    kwargs: dict[str, Any]) -> tuple[int, list[float]]:
+    """Train and write the checkpoints; only where it resumed and the epoch times come
+    back (the folder holds the rest)."""
+    result = train_backbone(name, crops, labels, groups, settings,
+                            checkpoint_dir=checkpoint_dir, **kwargs)
+    return result.resumed_from, result.epoch_seconds
 
 
 def _die_with_parent() -> None:
