@@ -84,6 +84,7 @@ HALO_RATE = (0.08, 0.85)
 HALO_THICKNESS = (0.3, 0.6)
 HALO_STRENGTH = (1.0, 2.0)
 HALO_PATCHINESS = 0.8
+HALO_GAP = 0.0
 #: minutes of CNN training the demo allows (``deep.time_budget_min``)
 DEMO_CNN_MINUTES = 8.0
 CATEGORICAL_VARIABLES = list(BINARY_VARIABLES)
@@ -250,7 +251,8 @@ def _peritumoural_halo(image: np.ndarray, rel: np.ndarray, mask: np.ndarray,
     patchy = special.expit(HALO_PATCHINESS * _smooth_noise(rng, image.shape, 3.0))
     if not present:
         return image
-    band = np.exp(-(((rel - 1 - thickness / 2) / (thickness / 2)) ** 2)) * ~mask
+    inner = 1 + HALO_GAP  # a gap of normal tissue: the rim does not touch the lesion
+    band = np.exp(-(((rel - inner - thickness / 2) / (thickness / 2)) ** 2)) * ~mask
     return image * (1 + strength * band * patchy)
 
 
