@@ -24,18 +24,21 @@ separable set):
   (Warthin: cystic/septated; pleomorphic adenoma: lobulated).
 * Around the lesion, OUTSIDE reader 1's mask, an irregular echogenic rim
   (infiltration of the surrounding tissue; ``context_effect``): around 85% of
-  malignant and 8% of benign lesions. ROI radiomics see inside the mask, a CNN
-  given a crop with context sees the rim: it is the deep-learning arm's own
-  signal, as the paper's DL model carried information the radiomics did not.
-  Its strength was set on a calibration cohort (``--seed 7``), never on the
-  demo's own test split: a CPU-trained ResNet18 (the quick profile) reached
-  about 0.85 there (``benchmarks/real_data.md``, "CPU recipe").
+  malignant and 8% of benign lesions. ROI radiomics see inside the mask (and
+  the rim only where their filters reach across its edge), a CNN given a crop
+  with context sees it whole: the deep-learning arm's own signal, as the
+  paper's DL model carried information the radiomics did not. Its strength was
+  set on a calibration cohort (``--seed 7``), never on the demo's own test
+  split: the quick profile's ResNet18 reached a test AUC of 0.896 there
+  (``benchmarks/real_data.md``, "The CPU recipe"). The rim also raised the
+  radiomics arm (0.804 with a faint rim, 0.878 with this one, on that cohort),
+  so the radiomics figures below predate it.
 * The second reader's mask is the same lesion re-delineated: the contour's
   radius is perturbed by a smooth random function and a small scale change
   (Dice with reader 1 about 0.9).
 
 Knobs (:class:`DemoSettings`): ``seed``, ``n_benign``/``n_malignant`` (scaled
-subtype counts), ``clinical_effect`` and ``image_effect`` in [0, 1.5],
+subtype counts), ``clinical_effect``, ``image_effect`` and ``context_effect`` in [0, 1.5],
 ``image_size`` and ``pixel_spacing_mm``. With the defaults a clinical-only
 logistic model reaches a test AUC of roughly 0.85-0.90 and no single variable
 exceeds about 0.85 (measured in ``tests/test_demo_cohort.py``); a logistic model on the
@@ -240,9 +243,11 @@ def _peritumoural_halo(image: np.ndarray, rel: np.ndarray, mask: np.ndarray,
     """An irregular echogenic rim just OUTSIDE the lesion (infiltration of the surrounding
     tissue), more often and brighter around malignant lesions.
 
-    It lies outside reader 1's mask, so ROI radiomics barely see it while a CNN given a
-    crop with context does: the deep-learning arm's own signal. Drawn last, so every
-    other pixel of the case is the same with ``context_effect = 0``.
+    It lies outside reader 1's mask, so ROI radiomics see it only where their filters
+    reach across the mask's edge, while a CNN given a crop with context sees it whole:
+    the deep-learning arm's own signal. Drawn last (so no other pixel of the case
+    changes with it); with ``context_effect = 0`` it is as frequent around benign as
+    around malignant lesions (``HALO_RATE[0]``): no class signal.
     """
     p_present = HALO_RATE[0] + context_effect * (HALO_RATE[1] - HALO_RATE[0]) * malignant
     present = rng.random() < p_present
@@ -251,7 +256,7 @@ def _peritumoural_halo(image: np.ndarray, rel: np.ndarray, mask: np.ndarray,
     patchy = special.expit(HALO_PATCHINESS * _smooth_noise(rng, image.shape, 3.0))
     if not present:
         return image
-    inner = 1 + HALO_GAP  # a gap of normal tissue: the rim does not touch the lesion
+    inner = 1 + HALO_GAP  # HALO_GAP > 0 leaves normal tissue between lesion and rim
     band = np.exp(-(((rel - inner - thickness / 2) / (thickness / 2)) ** 2)) * ~mask
     return image * (1 + strength * band * patchy)
 
