@@ -15,8 +15,9 @@ from sonomics.cli.common import app, console, err_console, load_config
 from sonomics.config import StudyConfig
 from sonomics.errors import reporting_errors
 
-PROFILE_HELP = ("Deep-learning hardware profile applied over the config: quick (one CNN, "
-                "128 px, few epochs: CPU) or paper (three CNNs, 224 px: GPU).")
+PROFILE_HELP = ("Deep-learning hardware profile applied over the config: quick (the CPU "
+                "recipe: one ResNet18, 128 px, context crop, trained within a time budget) "
+                "or paper (three CNNs, 224 px: GPU).")
 
 
 def _run_study(cfg: StudyConfig, stages: list[str] | None = None):

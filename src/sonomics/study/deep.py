@@ -90,7 +90,8 @@ def _announce_cost(ctx: StudyContext, n_train: int) -> None:
     ctx.console.print(f"  estimated CNN training time: at most {_duration(seconds)} ({how})")
     if deep.profile == "paper" and not torch.cuda.is_available():
         ctx.console.print("  [yellow]the paper profile on a CPU-only machine:[/yellow] "
-                          "consider `--profile quick` (one CNN at 128 px, few epochs)")
+                          "consider `--profile quick` (the CPU recipe: one ResNet18 at 128 px "
+                          "within a time budget)")
 
 
 def _duration(seconds: float) -> str:
