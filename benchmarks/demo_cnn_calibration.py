@@ -44,13 +44,8 @@ def main(argv: list[str]) -> dict:
         setattr(demo, key, tuple(value) if isinstance(value, list) else value)
     settings = demo.DemoSettings(**{"seed": 7, **knobs})
     clinical = demo.generate_clinical(settings)
-    seeds = np.random.SeedSequence(settings.seed).spawn(len(clinical))
-    crops = []
-    for i in range(len(clinical)):
-        image, mask, _ = demo.render_case(clinical.iloc[i], settings,
-                                          np.random.default_rng(seeds[i]))
-        crops.append(resize(crop_to_roi(image.astype(np.float32), mask, margin), 128))
-    crops = np.stack(crops)
+    crops = np.stack([resize(crop_to_roi(image.astype(np.float32), mask, margin), 128)
+                      for _, image, mask, _ in demo.render_cohort(settings, clinical)])
     labels = (clinical["label"] == "malignant").to_numpy().astype(int)
     order = np.random.default_rng(0).permutation(len(labels))
     train, held = order[: int(0.7 * len(labels))], order[int(0.7 * len(labels)):]

@@ -22,17 +22,14 @@ separable set):
   no clinical variable carries (``image_effect``): coarser, more heterogeneous
   and slightly darker echotexture in malignant lesions, and subtype accents
   (Warthin: cystic/septated; pleomorphic adenoma: lobulated).
-* Around the lesion, OUTSIDE reader 1's mask, an irregular echogenic rim
-  (infiltration of the surrounding tissue; ``context_effect``): around 85% of
-  malignant and 8% of benign lesions. ROI radiomics see inside the mask (and
-  the rim only where their filters reach across its edge), a CNN given a crop
-  with context sees it whole: the deep-learning arm's own signal, as the
-  paper's DL model carried information the radiomics did not. Its strength was
-  set on a calibration cohort (``--seed 7``), never on the demo's own test
-  split: the quick profile's ResNet18 reached a test AUC of 0.896 there
-  (``benchmarks/real_data.md``, "The CPU recipe"). The rim also raised the
-  radiomics arm (0.804 with a faint rim, 0.878 with this one, on that cohort),
-  so the radiomics figures below predate it.
+* Around the lesion, OUTSIDE reader 1's mask, an irregular echogenic rim (infiltration;
+  ``context_effect``): around 85% of malignant and 8% of benign lesions. ROI radiomics
+  see it only where their filters reach across the mask's edge, a CNN given a crop with
+  context sees it whole: the deep-learning arm's own signal. Set on a calibration cohort
+  (``--seed 7``), never on the demo's test split: the quick profile's ResNet18 reached a
+  test AUC of 0.896 there (``benchmarks/real_data.md``, "The CPU recipe"). The rim also
+  raised that cohort's radiomics arm (0.804 with a faint rim, 0.878 with this one), so
+  the radiomics figures below predate it.
 * The second reader's mask is the same lesion re-delineated: the contour's
   radius is perturbed by a smooth random function and a small scale change
   (Dice with reader 1 about 0.9).
@@ -50,6 +47,7 @@ separated the classes at AUC 0.96 when it was.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,8 +79,8 @@ BINARY_VARIABLES = {
     "posterior_enhancement": ("Present", "Absent", 405 / 526, 0.42),
 }
 CONTINUOUS_VARIABLES = ["age", "max_diameter_cm"]
-#: the peritumoural rim: share of benign / malignant lesions with it (at context_effect 1),
-#: its thickness (fraction of the lesion radius), brightness gain and irregularity
+#: the rim: share of benign / malignant lesions with it (context_effect 1), thickness
+#: (fraction of the lesion radius), brightness gain, irregularity, gap from the lesion
 HALO_RATE = (0.08, 0.85)
 HALO_THICKNESS = (0.3, 0.6)
 HALO_STRENGTH = (1.0, 2.0)
@@ -256,8 +254,7 @@ def _peritumoural_halo(image: np.ndarray, rel: np.ndarray, mask: np.ndarray,
     patchy = special.expit(HALO_PATCHINESS * _smooth_noise(rng, image.shape, 3.0))
     if not present:
         return image
-    inner = 1 + HALO_GAP  # HALO_GAP > 0 leaves normal tissue between lesion and rim
-    band = np.exp(-(((rel - inner - thickness / 2) / (thickness / 2)) ** 2)) * ~mask
+    band = np.exp(-(((rel - 1 - HALO_GAP - thickness / 2) / (thickness / 2)) ** 2)) * ~mask
     return image * (1 + strength * band * patchy)
 
 
@@ -327,6 +324,16 @@ def render_case(row: pd.Series, settings: DemoSettings, rng: np.random.Generator
     return image, mask, mask2
 
 
+def render_cohort(settings: DemoSettings, clinical: pd.DataFrame | None = None,
+                  ) -> Iterator[tuple[pd.Series, np.ndarray, np.ndarray, np.ndarray]]:
+    """Yield ``(row, image, reader-1 mask, reader-2 mask)`` per case, each from its own child
+    of ``settings.seed``: the one place fixing a seed's pixels (demo files, benchmarks)."""
+    clinical = generate_clinical(settings) if clinical is None else clinical
+    seeds = np.random.SeedSequence(settings.seed).spawn(len(clinical))
+    for (_, row), seq in zip(clinical.iterrows(), seeds, strict=True):
+        yield (row, *render_case(row, settings, np.random.default_rng(seq)))
+
+
 def generate_demo_cohort(out_dir: str | Path, settings: DemoSettings | None = None,
                          ) -> Path:
     """Write images, masks, second-reader masks and ``manifest.csv`` into ``out_dir``.
@@ -338,9 +345,7 @@ def generate_demo_cohort(out_dir: str | Path, settings: DemoSettings | None = No
     for sub in ("images", "masks", "masks_reader2"):
         (out / sub).mkdir(parents=True, exist_ok=True)
     clinical = generate_clinical(settings)
-    seeds = np.random.SeedSequence(settings.seed).spawn(len(clinical))
-    for (_, row), seq in zip(clinical.iterrows(), seeds, strict=True):
-        image, mask, mask2 = render_case(row, settings, np.random.default_rng(seq))
+    for row, image, mask, mask2 in render_cohort(settings, clinical):
         cid = row["case_id"]
         _save_png(image, out / "images" / f"{cid}.png")
         _save_png(mask.astype(np.uint8) * 255, out / "masks" / f"{cid}_mask.png")
