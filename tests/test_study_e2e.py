@@ -291,6 +291,15 @@ def test_fusion_on_out_of_fold_cnn_scores_is_the_default_and_honest(study_run):
                                rtol=1e-6)
     np.testing.assert_allclose(scores.loc[train, "oof"], oof.loc[train, "deep_score"])
     assert len(list((cfg.out / "cache" / "deep" / "resnet18_oof").glob("fold-*"))) == 3
+    # test cases: the mean of the 3 fold CNNs (the out-of-fold scores' scale), not the CNN
+    # trained on all training cases; the bundle keeps the fold CNNs, and the round trip
+    # above shows `predict` computing that mean from them gives the study's test scores
+    full = pd.read_csv(cfg.out / "tables" / "deep_scores.csv", index_col="case_id")
+    full.index = full.index.astype(str)
+    assert not np.allclose(scores.loc[test, "prob"], full.loc[test, "resnet18"])
+    assert sorted(p.name for p in (cfg.out / "bundle").glob("cnn_fold-*")) == [
+        f"cnn_fold-{k}.safetensors" for k in (1, 2, 3)]
+    assert json.loads((cfg.out / "models" / "deep.json").read_text())["fold_cnns"] == 3
     meta = json.loads((cfg.out / "models" / "dlr.json").read_text())
     assert "deep_score" in meta["features_in"]
     assert not any(f.startswith("deep_resnet18_pc") for f in meta["features_in"])

@@ -188,10 +188,10 @@ class FusionConfig(_Section):
     deep_input: Literal["features", "oof_score"] = Field(
         "oof_score", description="'oof_score' (default): the CNN's malignancy probability, "
         "OUT-OF-FOLD on training cases (one extra CNN per fold of the training set, grouped "
-        "by patient) and the full CNN's elsewhere, so no training case's input comes from a "
-        "network fitted to it. 'features': the paper's PCA deep features, which on training "
-        "cases come from a CNN fitted to them: the DLR score the nomogram is fitted on is then "
-        "optimistic (the report says so)"
+        "by patient) and the mean of those fold CNNs elsewhere (the same scale), so no "
+        "training case's input comes from a network fitted to it. 'features': the paper's "
+        "PCA deep features, which on training cases come from a CNN fitted to them: the DLR "
+        "score the nomogram is fitted on is then optimistic (the report says so)"
     )
     oof_folds: int = Field(5, ge=2, description="folds of the out-of-fold CNN score (the "
                            "quick profile uses at most 3)")

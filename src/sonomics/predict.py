@@ -19,6 +19,7 @@ trained one (``segment.enabled``; an optional ``roi_box`` column is its box prom
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,14 +39,48 @@ class CaseError(ValueError):
     """This case cannot be scored (the message names the case and the field)."""
 
 
-def _cnn(bundle: Bundle):
-    """The CNN of the bundle (architecture by name, weights from safetensors)."""
+@dataclass
+class BundleCNNs:
+    """The bundle's CNNs: the one trained on every training case (deep features, and the
+    score when the study trained no fold CNNs) and the fold CNNs whose mean probability is
+    the deep-learning score (:mod:`sonomics.deep.oof`)."""
+
+    full: Any
+    normaliser: Any
+    folds: list
+    fold_normalisers: list
+
+    def proba(self, crop: np.ndarray) -> float:
+        from sonomics.deep.oof import fold_mean_proba
+        from sonomics.deep.train import predict_proba
+
+        if self.folds:
+            return float(fold_mean_proba(self.folds, self.fold_normalisers, crop)[0])
+        return float(predict_proba(self.full, crop, self.normaliser)[0])
+
+    def heatmap(self, crop: np.ndarray, category: int) -> np.ndarray:
+        """Grad-CAM of the scoring CNN(s) for ``category``: the fold CNNs' maps averaged."""
+        from sonomics.deep.gradcam import gradcam_heatmaps
+
+        pairs = list(zip(self.folds, self.fold_normalisers, strict=True)) or \
+            [(self.full, self.normaliser)]
+        return np.mean([gradcam_heatmaps(net, crop, norm, categories=np.array([category]))
+                        for net, norm in pairs], axis=0)
+
+
+def _cnns(bundle: Bundle) -> BundleCNNs:
+    """The CNNs of the bundle (architecture by name, weights from safetensors)."""
     from sonomics.deep.backbones import build_backbone
 
-    net = build_backbone(bundle.meta["deep"]["backbone"], pretrained=False)
-    net.load_state_dict(bundle.tensors("cnn"))
-    net.eval()
-    return net
+    def load(tensors: str):
+        net = build_backbone(bundle.meta["deep"]["backbone"], pretrained=False)
+        net.load_state_dict(bundle.tensors(tensors))
+        return net.eval()
+
+    n_folds = int(bundle.meta["deep"].get("fold_cnns", 0))
+    return BundleCNNs(load("cnn"), bundle.models["deep.normaliser"],
+                      [load(f"cnn_fold-{k}") for k in range(1, n_folds + 1)],
+                      list(bundle.models.get("deep.fold_normalisers", [])))
 
 
 def load_segmenter(bundle: Bundle):
@@ -95,13 +130,12 @@ def auto_mask(segmenter, case_id: str, image: np.ndarray, box: tuple[float, ...]
     return path
 
 
-def _image_models(bundle: Bundle, net, case_id: str, row: pd.Series, out: dict[str, Any],
-                  out_dir: Path, gradcam: bool) -> None:
+def _image_models(bundle: Bundle, cnns: BundleCNNs | None, case_id: str, row: pd.Series,
+                  out: dict[str, Any], out_dir: Path, gradcam: bool) -> None:
     """Radiomics, deep-learning and DLR probabilities of one case (into ``out``)."""
     from sonomics.deep.dataset import read_crop
     from sonomics.deep.features import extract_deep_features, pca_feature_frame
     from sonomics.deep.oof import OOF_SCORE
-    from sonomics.deep.train import predict_proba
     from sonomics.radiomics.extract import ExtractionTask, extract_case
 
     meta, models, cfg = bundle.meta, bundle.models, bundle.meta["config"]
@@ -113,14 +147,14 @@ def _image_models(bundle: Bundle, net, case_id: str, row: pd.Series, out: dict[s
     _tell_sites(models, case_id, row)
     if "radiomics.model" in models:
         out["radiomics_prob"] = float(positive_proba(models["radiomics.model"], hcr)[0])
-    if net is None:
+    if cnns is None:
         return
     deep, normaliser = meta["deep"], models["deep.normaliser"]
     crop = read_crop(row["image"], row["mask"], size=deep["input_size"],
                      margin=deep["crop_margin"], mask_label=cfg["data"]["mask_label"],
                      mask_channel=deep.get("mask_channel", False))[None]
-    out["deep_prob"] = float(predict_proba(net, crop, normaliser)[0])
-    embedding = extract_deep_features(net, crop, normaliser,
+    out["deep_prob"] = cnns.proba(crop)
+    embedding = extract_deep_features(cnns.full, crop, normaliser,
                                       feature_map=cfg["deep"]["feature_map"])
     pcs = pca_feature_frame(models["deep.pca"], embedding, [case_id], deep["feature_prefix"])
     score = pd.DataFrame({OOF_SCORE: [out["deep_prob"]]}, index=pcs.index)
@@ -128,7 +162,8 @@ def _image_models(bundle: Bundle, net, case_id: str, row: pd.Series, out: dict[s
         fused = fuse(hcr, pcs, score)
         out["dlr_prob"] = float(positive_proba(models["dlr.model"], fused)[0])
     if gradcam:
-        out["gradcam"] = str(_gradcam_png(net, crop, normaliser, out_dir, case_id))
+        called = int(out["deep_prob"] >= meta["cutoffs"].get("deep", 0.5))
+        out["gradcam"] = str(_gradcam_png(crop, cnns.heatmap(crop, called), out_dir, case_id))
 
 
 def _tell_sites(models: dict[str, Any], case_id: str, row: pd.Series) -> None:
@@ -190,7 +225,7 @@ def predict_cases(bundle: Bundle, table: pd.DataFrame, out_dir: Path,
     from sonomics.data.validation import validate_case
 
     meta, cfg = bundle.meta, bundle.meta["config"]
-    net = _cnn(bundle) if "deep" in meta else None
+    cnns = _cnns(bundle) if "deep" in meta else None
     segmenter = load_segmenter(bundle)
     rows = []
     for case_id, row in table.iterrows():
@@ -207,7 +242,7 @@ def predict_cases(bundle: Bundle, table: pd.DataFrame, out_dir: Path,
             errors = [p for p in problems if p.severity == "error"]
             if errors:
                 raise CaseError(errors[0].line())
-            _image_models(bundle, net, str(case_id), row, out, out_dir, gradcam)
+            _image_models(bundle, cnns, str(case_id), row, out, out_dir, gradcam)
             if "clinical.model" in bundle.models:
                 try:
                     _clinical_models(bundle, str(case_id), table.loc[[case_id]], out)
@@ -225,10 +260,9 @@ def predict_cases(bundle: Bundle, table: pd.DataFrame, out_dir: Path,
     return pd.DataFrame(rows).set_index("case_id")
 
 
-def _gradcam_png(net, crop: np.ndarray, normaliser, out_dir: Path, case_id: str) -> Path:
-    from sonomics.deep.gradcam import gradcam_heatmaps, plot_gradcam_figure
+def _gradcam_png(crop: np.ndarray, heat: np.ndarray, out_dir: Path, case_id: str) -> Path:
+    from sonomics.deep.gradcam import plot_gradcam_figure
 
-    heat = gradcam_heatmaps(net, crop, normaliser)
     return plot_gradcam_figure(crop, heat, [str(case_id)],
                                out_dir / "gradcam" / f"{case_file_stem(case_id)}.png")
 

@@ -158,6 +158,10 @@ class RunDir:
     def cnn_weights(self) -> Path:
         return self.models / "deep.safetensors"
 
+    def cnn_fold_weights(self, k: int) -> Path:
+        """Weights of the k-th fold CNN (1-based; their mean scores new cases)."""
+        return self.models / f"deep_fold-{k}.safetensors"
+
     def table_path(self, name: str) -> Path:
         return self.tables / f"{name}.csv"
 

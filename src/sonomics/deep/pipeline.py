@@ -40,6 +40,7 @@ from sonomics.deep.features import CappedPCA, deep_feature_table, extract_deep_f
 from sonomics.deep.figures import plot_training_curve
 from sonomics.deep.gradcam import gradcam_figure
 from sonomics.deep.isolated import train_isolated
+from sonomics.deep.oof import FoldCNNs, out_of_fold_scores
 from sonomics.deep.runtime import release_memory
 from sonomics.deep.train import (
     TrainResult,
@@ -76,6 +77,7 @@ class DeepResult:
     trained: dict[str, TrainResult] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     pca: CappedPCA | None = None  # fitted on training cases; needed to score new cases
+    folds: FoldCNNs | None = None  # the chosen backbone's fold CNNs (fusion.deep_input)
 
     @property
     def random_init(self) -> bool:
@@ -178,11 +180,14 @@ def run_deep(cases: pd.DataFrame, cfg: StudyConfig, out_dir: str | Path, *,
     chosen = choose_backbone(val_auc, list(deep.backbones))
     random_names = [get_spec(n).label for n, s in sources.items() if s == "random"]
     note = (f"Training row: *apparent* (the CNN scoring the images it was trained on; "
-            f"optimistic). Cut-off chosen on it (Youden); Table 7 gives the out-of-fold "
-            f"training AUC (fold CNNs) where the run trains them and re-chooses the cut-off "
-            f"there. Backbone used downstream: "
-            f"{get_spec(chosen).label} (best validation AUC "
-            f"{val_auc[chosen]:.3f}; validation carved from training).")
+            f"optimistic). Cut-off chosen on it (Youden). Backbone used downstream: "
+            f"{get_spec(chosen).label} (best validation AUC {val_auc[chosen]:.3f}; "
+            f"validation carved from training).")
+    if cfg.fusion.deep_input == "oof_score":
+        note += (" Table 7's Deep Learning model is not this CNN but the mean of its "
+                 f"{cfg.fusion.oof_folds} patient-grouped fold CNNs: the score the fusion "
+                 "and `sonomics predict` use, on the scale of the out-of-fold training "
+                 "scores its cut-off is chosen on.")
     if ssl_weights:
         seen = len(pd.read_csv(run.pretrain_images))
         note += (f" Self-supervised start (deep.pretrain): "
@@ -213,20 +218,17 @@ def run_deep(cases: pd.DataFrame, cfg: StudyConfig, out_dir: str | Path, *,
     release_memory()
     run.write_features(features, run.deep_features)
     run.write_text(run.table_path("deep_features"), csv_text(features))
-    oof_folds = None
+    folds = None
     if cfg.fusion.deep_input == "oof_score":
-        from sonomics.deep.oof import out_of_fold_scores
-
-        oof, seconds = out_of_fold_scores(
+        folds = out_of_fold_scores(
             chosen, crops, labels, frame["patient_id"].astype(str).to_numpy(), is_train,
-            scores[chosen].to_numpy(), settings, folds=cfg.fusion.oof_folds,
+            settings, folds=cfg.fusion.oof_folds,
             checkpoint_root=run.cache / "deep" / f"{chosen}_oof",
             weights_path=deep.weights.get(chosen, ssl_weights.get(chosen)),
             pretrained=pretrained or chosen in ssl_weights, progress=progress,
             max_steps=max_steps, case_ids=crop_set.case_ids, isolate=deep.isolate)
-        timings["oof_seconds"] = seconds
-        oof_folds = cfg.fusion.oof_folds
-        run.write_features(oof, run.deep_oof_score)
+        timings["oof_seconds"] = folds.seconds
+        run.write_features(folds.frame, run.deep_oof_score)
 
     gradcam_cases: dict[str, str] = {}
     if is_test.any() and len(np.unique(labels[is_test])) == 2:
@@ -250,7 +252,8 @@ def run_deep(cases: pd.DataFrame, cfg: StudyConfig, out_dir: str | Path, *,
         "mask_channel": deep.mask_channel,
         "pca_components": pca.n_components_, "pca_capped": bool(pca.capped_),
         "feature_source": "feature_map" if deep.feature_map else "gap",
-        "fusion_input": cfg.fusion.deep_input, "oof_folds": oof_folds,
+        "fusion_input": cfg.fusion.deep_input,
+        "oof_folds": len(folds.states) if folds is not None else None,
         "gradcam_cases": gradcam_cases, "failures": crop_set.failures, "timings": timings,
         "epochs": settings.epochs, "time_budget": budget,
         "self_supervised_weights": {n: str(p) for n, p in ssl_weights.items()},
@@ -258,7 +261,7 @@ def run_deep(cases: pd.DataFrame, cfg: StudyConfig, out_dir: str | Path, *,
     }
     run.write_text(run.deep_summary, json.dumps(summary, indent=2, default=str))
     return DeepResult(table5, scores, features, chosen, val_auc, sources, crop_set.failures,
-                      figures, trained, timings, pca)
+                      figures, trained, timings, pca, folds)
 
 
 def self_supervised_weights(cfg: StudyConfig, frame: pd.DataFrame, crops: np.ndarray,

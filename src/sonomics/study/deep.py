@@ -31,29 +31,30 @@ def deep_cases(ctx: StudyContext) -> pd.DataFrame:
 
 
 def deep(ctx: StudyContext, *, progress: bool | None = None) -> None:
-    from safetensors.torch import save_file
-
     from sonomics.deep.backbones import get_spec
     from sonomics.deep.oof import OOF_SCORE
     from sonomics.deep.pipeline import run_deep
-    from sonomics.io import atomic_path
 
     cfg = ctx.config
     cases = deep_cases(ctx)
     _announce_cost(ctx, int((cases["split"] == "train").sum()))
     result = run_deep(cases, cfg, ctx.run.root,
                       progress=ctx.console.is_terminal if progress is None else progress)
-    chosen, scores = result.chosen, result.scores
+    chosen, scores, folds = result.chosen, result.scores, result.folds
+    # with fold CNNs, the deep-learning model is their mean (see sonomics.deep.oof)
+    prob = scores[chosen] if folds is None else pd.Series(folds.fold_mean, index=scores.index)
     oof = pd.Series(np.nan, index=scores.index)
-    stacked = ctx.run.features(ctx.run.deep_oof_score)  # fusion.deep_input = oof_score
-    if stacked is not None:
+    if folds is not None:
         train = scores.index[scores["split"] == "train"]
-        oof[train] = stacked[OOF_SCORE].reindex(train)
+        oof[train] = folds.frame[OOF_SCORE].reindex(train)
     ctx.run.save_predictions(Model.DEEP, pd.DataFrame(
-        {"split": scores["split"], "label": scores["label"], "prob": scores[chosen],
-         "oof": oof}, index=scores.index))
+        {"split": scores["split"], "label": scores["label"], "prob": prob, "oof": oof},
+        index=scores.index))
     best = result.trained[chosen]
-    ctx.run.save_fitted(Model.DEEP, {"pca": result.pca, "normaliser": best.normaliser},
+    fitted = {"pca": result.pca, "normaliser": best.normaliser}
+    if folds is not None:
+        fitted["fold_normalisers"] = folds.normalisers
+    ctx.run.save_fitted(Model.DEEP, fitted,
                         {"backbone": chosen, "label": get_spec(chosen).label,
                          "weights_source": result.weights_source,
                          "random_init": result.random_init,
@@ -61,10 +62,13 @@ def deep(ctx: StudyContext, *, progress: bool | None = None) -> None:
                          "crop_margin": cfg.deep.crop_margin,
                          "mask_channel": cfg.deep.mask_channel,
                          "feature_map": cfg.deep.feature_map,
-                         "feature_prefix": f"deep_{chosen}"})
-    state = {k: v.detach().cpu().contiguous() for k, v in best.model.state_dict().items()}
-    with atomic_path(ctx.run.cnn_weights) as tmp:
-        save_file(state, str(tmp))
+                         "feature_prefix": f"deep_{chosen}",
+                         "fold_cnns": 0 if folds is None else len(folds.states)})
+    from sonomics.torch_io import cpu_copy, write_weights
+
+    write_weights(cpu_copy(best.model.state_dict()), ctx.run.cnn_weights)
+    for k, state in enumerate(folds.states if folds is not None else [], 1):
+        write_weights(state, ctx.run.cnn_fold_weights(k))
 
 
 def _announce_cost(ctx: StudyContext, n_train: int) -> None:
@@ -114,7 +118,7 @@ DEEP = Stage(
     writes=("deep/*", "tables/table5_deep.*", "tables/deep_scores.csv",
             "tables/deep_features.csv", "tables/deep_failures.*",
             "figures/training_curve_*.png", "figures/fig3_gradcam_*.png",
-            "predictions/deep.csv", "models/deep.*"),
+            "predictions/deep.csv", "models/deep.*", "models/deep_fold-*"),
     outline=Section("Deep learning models", (
         table("table5_deep", "Table 5. Performance of the deep learning models"),
         figure("training_curve_*", "Supplementary Figure 5. Training curves"),

@@ -9,7 +9,7 @@ import pandas as pd
 
 from sonomics.evaluation.tables import rows_by_set
 from sonomics.pipeline import Stage, StageSkipped
-from sonomics.rundir import PAPER_MODELS
+from sonomics.rundir import PAPER_MODELS, Model
 from sonomics.study.comparators import comparator_tables
 from sonomics.study.context import StudyContext
 from sonomics.study.outline import Section, figure, table
@@ -102,6 +102,9 @@ def evaluation(ctx: StudyContext) -> None:
                          + (f" ({', '.join(apparent_only)})" if apparent_only else "")
                          + ", and applied unchanged to the test"
                          + (" and external sets" if is_ex.any() else " set") + ". "
+                         + ("Deep Learning = the mean of the fold CNNs (the score the "
+                            "fusion uses; Table 5 shows the CNN trained on all training "
+                            "cases). " if Model.DEEP.label in oof else "")
                          + (ctx.note() or ""))
     _patient_ci_table(ctx, frames, oof, is_tr, sides)
     run.write_table(pd.DataFrame(hl_rows), "hosmer_lemeshow",

@@ -58,8 +58,11 @@ def study_notes(ctx: StudyContext) -> list[str]:
         notes.append("Fusion (DLR) departs from the paper on purpose: instead of the PCA deep "
                      "features it uses the CNN's malignancy score, out-of-fold on training "
                      f"cases ({cfg.fusion.oof_folds} patient-grouped folds, one CNN each) and "
-                     "the full CNN's on the other cases (fusion.deep_input = oof_score), so no "
-                     "training case's DLR input comes from a network fitted to it.")
+                     "the mean of those fold CNNs on the other cases (fusion.deep_input = "
+                     "oof_score), so no training case's DLR input comes from a network fitted "
+                     "to it and test cases are scored on the same scale. That mean is also "
+                     "Table 7's Deep Learning model; Table 5 and Figure 3 show the CNN trained "
+                     "on all training cases.")
     else:
         notes.append("Fusion (DLR) follows the paper exactly (fusion.deep_input = features): "
                      "the deep features of training images come from a CNN fitted to those "

@@ -189,13 +189,11 @@ def run_segmentation(ctx: StudyContext, out: Path, figure_path: Path, *,
 def _save_segmenter(out: Path, trained, train_ids: list[str], cfg: StudyConfig) -> None:
     from dataclasses import asdict
 
-    from safetensors.torch import save_file
+    from sonomics.torch_io import cpu_copy, write_weights
 
     folder = out / "segmenter"
     folder.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().contiguous() for k, v in trained.model.state_dict().items()}
-    with atomic_path(folder / "model.safetensors") as tmp:
-        save_file(state, str(tmp))
+    write_weights(cpu_copy(trained.model.state_dict()), folder / "model.safetensors")
     meta = {"settings": asdict(trained.settings), "best_epoch": trained.best_epoch,
             "val_dice": trained.val_dice, "resumed_from_epoch": trained.resumed_from,
             "threshold": cfg.segment.threshold,
