@@ -15,8 +15,8 @@ from sonomics.config import (
     ConfigError,
     StudyConfig,
     apply_profile,
-    config_template,
 )
+from sonomics.config_template import config_template
 
 
 def test_defaults_are_the_papers_settings():

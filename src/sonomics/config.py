@@ -144,6 +144,11 @@ class DeepConfig(_Section):
     crop_margin: float = Field(
         0.0, ge=0, description="margin around the ROI bounding box, fraction of its size"
     )
+    crop_margin_candidates: list[float] = Field(
+        default_factory=list, description="margins to compare (e.g. [0, 0.25]): each "
+        "trains the out-of-fold CNNs of the first backbone on the training cases, and the "
+        "margin with the best out-of-fold AUC is used (replaces deep.crop_margin; costs "
+        "one set of fold CNNs per extra margin). Empty: deep.crop_margin")
     mask_channel: bool = Field(
         False, description="feed the ROI mask as the third input channel (image, image, "
         "mask) so the CNN sees the lesion's outline; the paper: off (grey replicated)")
@@ -180,6 +185,32 @@ class DeepConfig(_Section):
         if not value:
             raise ValueError("at least one backbone is needed")
         return [v.lower() for v in value]
+
+    def margin_words(self, chosen: float | None = None) -> str:
+        """The crop margin for Methods texts: the set one, or the one the study chose
+        (``chosen``, from the stored deep model) and how."""
+        if not self.crop_margin_candidates:
+            return f"margin {self.crop_margin:g}"
+        listed = ", ".join(f"{m:g}" for m in self.crop_margin_candidates)
+        picked = "not yet chosen" if chosen is None else f"{chosen:g}"
+        return (f"margin {picked}, chosen among {listed} by the CNN's out-of-fold training "
+                "AUC")
+
+    @model_validator(mode="after")
+    def _margin_choice_without_pretraining(self) -> DeepConfig:
+        if self.crop_margin_candidates and self.pretrain.epochs:
+            raise ValueError("deep.crop_margin_candidates with deep.pretrain is not "
+                             "supported: the pretraining learns from crops of one margin; "
+                             "choose the margin first, then set it in deep.crop_margin")
+        return self
+
+    @field_validator("crop_margin_candidates")
+    @classmethod
+    def _margins(cls, value: list[float]) -> list[float]:
+        if value and (len(set(value)) < 2 or min(value) < 0):
+            raise ValueError("give at least two different margins, each >= 0 (or leave it "
+                             "empty to use deep.crop_margin)")
+        return value
 
 
 class FusionConfig(_Section):
@@ -353,40 +384,3 @@ def apply_profile(cfg: StudyConfig, profile: str) -> StudyConfig:
         raise ConfigError(f"config key 'deep.profile': must be one of ['quick', 'paper'] "
                           f"(got {profile!r})")
     return cfg
-
-
-def config_template(manifest: Path | None = None, out: Path | None = None) -> str:
-    """A commented YAML config holding every key with its default and meaning.
-
-    ``sonomics init DIR --manifest PATH`` writes this, so that
-    ``datasets convert`` -> ``init --manifest`` -> ``run`` needs no hand editing.
-    """
-    cfg = StudyConfig()
-    if manifest is not None:
-        cfg.data.manifest = manifest
-    if out is not None:
-        cfg.out = out
-    lines = [
-        "# sonomics study configuration. Defaults are the settings of Wang et al. 2024",
-        "# (Front. Oncol. 14:1384105). Relative paths are relative to this file.",
-        "# Validate the cohort with `sonomics validate THIS_FILE`, run it with `sonomics run`.",
-        "",
-    ]
-    dumped = cfg.model_dump(mode="json")
-    top_fields = StudyConfig.model_fields
-    for name, field in top_fields.items():
-        value = dumped[name]
-        section_cls = field.annotation if isinstance(value, dict) else None
-        if isinstance(value, dict) and isinstance(section_cls, type):
-            lines.append(f"{name}:  # {section_cls.__doc__.strip().splitlines()[0]}")
-            for key, sub in section_cls.model_fields.items():
-                text = yaml.safe_dump({key: value[key]}, default_flow_style=True,
-                                      sort_keys=False).strip()[1:-1]
-                note = f"  # {sub.description}" if sub.description else ""
-                lines.append(f"  {text}{note}")
-        else:
-            text = yaml.safe_dump({name: value}, default_flow_style=True).strip()[1:-1]
-            note = f"  # {field.description}" if field.description else ""
-            lines.append(f"{text}{note}")
-        lines.append("")
-    return "\n".join(lines)

@@ -10,7 +10,8 @@ import typer
 from rich.table import Table
 
 from sonomics.cli.common import app, console, datasets_app, err_console, load_config
-from sonomics.config import StudyConfig, config_template
+from sonomics.config import StudyConfig
+from sonomics.config_template import config_template
 from sonomics.errors import fail, reporting_errors
 from sonomics.io import is_number
 from sonomics.progress import progress_callback

@@ -40,6 +40,7 @@ from sonomics.deep.features import CappedPCA, deep_feature_table, extract_deep_f
 from sonomics.deep.figures import plot_training_curve
 from sonomics.deep.gradcam import gradcam_figure
 from sonomics.deep.isolated import train_isolated
+from sonomics.deep.margin import choose_crop_margin, margin_note
 from sonomics.deep.oof import FoldCNNs, out_of_fold_scores
 from sonomics.deep.runtime import release_memory
 from sonomics.deep.train import (
@@ -78,6 +79,7 @@ class DeepResult:
     timings: dict[str, float] = field(default_factory=dict)
     pca: CappedPCA | None = None  # fitted on training cases; needed to score new cases
     folds: FoldCNNs | None = None  # the chosen backbone's fold CNNs (fusion.deep_input)
+    crop_margin: float = 0.0  # deep.crop_margin, or the one chosen among the candidates
 
     @property
     def random_init(self) -> bool:
@@ -121,22 +123,35 @@ def run_deep(cases: pd.DataFrame, cfg: StudyConfig, out_dir: str | Path, *,
     for name in deep.backbones:
         get_spec(name)  # fail before any work on an unknown backbone
     frame = check_cases(cases)
+    settings = TrainSettings.from_config(deep, seed=cfg.seed)
+    budget = None
+    if deep.time_budget_min is not None:
+        budget = time_budget(cfg, int((frame["split"] == "train").sum()), run.cache / "deep")
+        settings.epochs = budget["epochs"]
     t0 = time.perf_counter()
-    crop_set = load_crops(list(frame.index), list(frame["image"]), list(frame["mask"]),
-                          size=deep.input_size, margin=deep.crop_margin,
-                          mask_label=cfg.data.mask_label, mask_channel=deep.mask_channel,
-                          cache_dir=run.cache / "deep")
-    timings = {"crop_seconds": time.perf_counter() - t0}
+    margin_choice = None
+    if deep.crop_margin_candidates:
+        margin_choice = choose_crop_margin(
+            frame, list(deep.crop_margin_candidates), backbone=deep.backbones[0],
+            settings=settings, folds=cfg.fusion.oof_folds, input_size=deep.input_size,
+            mask_label=cfg.data.mask_label, mask_channel=deep.mask_channel,
+            cache_dir=run.cache / "deep", weights_path=deep.weights.get(deep.backbones[0]),
+            pretrained=pretrained, progress=progress, max_steps=max_steps,
+            isolate=deep.isolate)
+        crop_set = margin_choice.crop_set
+        timings = {"margin_choice_seconds": time.perf_counter() - t0}
+    else:
+        crop_set = load_crops(list(frame.index), list(frame["image"]), list(frame["mask"]),
+                              size=deep.input_size, margin=deep.crop_margin,
+                              mask_label=cfg.data.mask_label, mask_channel=deep.mask_channel,
+                              cache_dir=run.cache / "deep")
+        timings = {"crop_seconds": time.perf_counter() - t0}
     frame = frame.loc[crop_set.case_ids]
     crops = crop_set.crops
     labels = frame["label"].to_numpy()
     split = frame["split"].astype(str).to_numpy()
     is_train, is_test, is_ext = split == "train", split == "test", split == "external"
-    settings = TrainSettings.from_config(deep, seed=cfg.seed)
-    budget = None
-    if deep.time_budget_min is not None:
-        budget = time_budget(cfg, int(is_train.sum()), run.cache / "deep")
-        settings.epochs = budget["epochs"]
+    crop_margin = deep.crop_margin if margin_choice is None else margin_choice.margin
     ssl_weights = self_supervised_weights(cfg, frame, crops, is_train, run, progress=progress,
                                           max_steps=max_steps)
     rows, trained, scores = [], {}, pd.DataFrame(
@@ -188,6 +203,8 @@ def run_deep(cases: pd.DataFrame, cfg: StudyConfig, out_dir: str | Path, *,
                  f"{cfg.fusion.oof_folds} patient-grouped fold CNNs: the score the fusion "
                  "and `sonomics predict` use, on the scale of the out-of-fold training "
                  "scores its cut-off is chosen on.")
+    if margin_choice is not None:
+        note += margin_note(margin_choice)
     if ssl_weights:
         seen = len(pd.read_csv(run.pretrain_images))
         note += (f" Self-supervised start (deep.pretrain): "
@@ -219,7 +236,9 @@ def run_deep(cases: pd.DataFrame, cfg: StudyConfig, out_dir: str | Path, *,
     run.write_features(features, run.deep_features)
     run.write_text(run.table_path("deep_features"), csv_text(features))
     folds = None
-    if cfg.fusion.deep_input == "oof_score":
+    if margin_choice is not None and margin_choice.backbone == chosen:
+        folds = margin_choice.folds  # the winning margin's fold CNNs: already trained
+    elif cfg.fusion.deep_input == "oof_score":
         folds = out_of_fold_scores(
             chosen, crops, labels, frame["patient_id"].astype(str).to_numpy(), is_train,
             settings, folds=cfg.fusion.oof_folds,
@@ -228,6 +247,7 @@ def run_deep(cases: pd.DataFrame, cfg: StudyConfig, out_dir: str | Path, *,
             pretrained=pretrained or chosen in ssl_weights, progress=progress,
             max_steps=max_steps, case_ids=crop_set.case_ids, isolate=deep.isolate)
         timings["oof_seconds"] = folds.seconds
+    if folds is not None:
         run.write_features(folds.frame, run.deep_oof_score)
 
     gradcam_cases: dict[str, str] = {}
@@ -249,7 +269,8 @@ def run_deep(cases: pd.DataFrame, cfg: StudyConfig, out_dir: str | Path, *,
                                                           r in trained.items()},
         "resumed_from_epoch": {n: r.resumed_from for n, r in trained.items()},
         "device": str(best.device), "profile": deep.profile, "input_size": deep.input_size,
-        "mask_channel": deep.mask_channel,
+        "mask_channel": deep.mask_channel, "crop_margin": crop_margin,
+        "crop_margin_oof_auc": None if margin_choice is None else margin_choice.oof_auc,
         "pca_components": pca.n_components_, "pca_capped": bool(pca.capped_),
         "feature_source": "feature_map" if deep.feature_map else "gap",
         "fusion_input": cfg.fusion.deep_input,
@@ -261,7 +282,7 @@ def run_deep(cases: pd.DataFrame, cfg: StudyConfig, out_dir: str | Path, *,
     }
     run.write_text(run.deep_summary, json.dumps(summary, indent=2, default=str))
     return DeepResult(table5, scores, features, chosen, val_auc, sources, crop_set.failures,
-                      figures, trained, timings, pca, folds)
+                      figures, trained, timings, pca, folds, crop_margin)
 
 
 def self_supervised_weights(cfg: StudyConfig, frame: pd.DataFrame, crops: np.ndarray,
@@ -312,10 +333,17 @@ def time_budget(cfg: StudyConfig, n_train: int, cache_dir: Path) -> dict:
     from sonomics.deep.estimate import resolve_budget
 
     deep = cfg.deep
-    extra = cfg.fusion.oof_folds if cfg.fusion.deep_input == "oof_score" else 0
     return resolve_budget(deep.time_budget_min, list(deep.backbones), n_train,
-                          deep.input_size, deep.batch_size, deep.epochs, extra, deep.device,
-                          cache_dir)
+                          deep.input_size, deep.batch_size, deep.epochs, extra_cnns(cfg),
+                          deep.device, cache_dir)
+
+
+def extra_cnns(cfg: StudyConfig) -> int:
+    """CNNs trained beside one per backbone: the fold CNNs of the out-of-fold score, one set
+    per crop margin compared when ``deep.crop_margin_candidates`` is set."""
+    if cfg.deep.crop_margin_candidates:
+        return cfg.fusion.oof_folds * len(cfg.deep.crop_margin_candidates)
+    return cfg.fusion.oof_folds if cfg.fusion.deep_input == "oof_score" else 0
 
 
 def choose_backbone(val_auc: dict[str, float], order: list[str]) -> str:

@@ -26,6 +26,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from sonomics._version import __version__, code_digest
 from sonomics.config import StudyConfig
 from sonomics.io import atomic_write_text
+from sonomics.rundir import RunDir
 
 
 @dataclass(frozen=True)
@@ -68,8 +69,10 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def methods_summary(cfg: StudyConfig, notes: list[str]) -> list[str]:
-    """Plain-language Methods, written from the settings actually used."""
+def methods_summary(cfg: StudyConfig, notes: list[str],
+                    crop_margin: float | None = None) -> list[str]:
+    """Plain-language Methods, written from the settings actually used (``crop_margin``:
+    the one the deep stage chose, when it compared several)."""
     d, r, s, m, dl = cfg.data, cfg.radiomics, cfg.selection, cfg.models, cfg.deep
     binning = (f"a fixed bin count of {r.bin_count}" if r.bin_count
                else f"a fixed bin width of {r.bin_width:g}")
@@ -90,7 +93,7 @@ def methods_summary(cfg: StudyConfig, notes: list[str]) -> list[str]:
         "search on the training set (AUC); the best of each family was chosen by training "
         "cross-validated AUC.",
         f"Deep learning: {', '.join(dl.backbones)} ({dl.profile} profile), input "
-        f"{dl.input_size} px, crop to the ROI bounding box (margin {dl.crop_margin:g}), "
+        f"{dl.input_size} px, crop to the ROI bounding box ({dl.margin_words(crop_margin)}), "
         + ("the ROI mask as third input channel, " if dl.mask_channel else "")
         + f"{dl.optimizer} with cosine learning-rate decay, {dl.epochs} epochs at most"
         + (f", as many as a {dl.time_budget_min:g}-min time budget allows"
@@ -184,6 +187,7 @@ def render_report(run_dir: str | Path, cfg: StudyConfig, outline: Sequence[Secti
                       autoescape=select_autoescape(["html", "j2"]))
     page = env.get_template("report.html.j2").render(
         title=cfg.name, synthetic=cfg.data.synthetic, sections=sections,
-        methods=methods_summary(cfg, notes), versions=package_versions(),
+        methods=methods_summary(cfg, notes, (RunDir(run_dir).meta("deep") or {})
+                                .get("crop_margin")), versions=package_versions(),
         notes=notes)
     return atomic_write_text(run_dir / "report.html", page)

@@ -59,7 +59,7 @@ def deep(ctx: StudyContext, *, progress: bool | None = None) -> None:
                          "weights_source": result.weights_source,
                          "random_init": result.random_init,
                          "validation_auc": result.val_auc, "input_size": cfg.deep.input_size,
-                         "crop_margin": cfg.deep.crop_margin,
+                         "crop_margin": result.crop_margin,
                          "mask_channel": cfg.deep.mask_channel,
                          "feature_map": cfg.deep.feature_map,
                          "feature_prefix": f"deep_{chosen}",
@@ -77,10 +77,10 @@ def _announce_cost(ctx: StudyContext, n_train: int) -> None:
     import torch
 
     from sonomics.deep.estimate import stage_estimate
+    from sonomics.deep.pipeline import extra_cnns, time_budget
 
     deep = ctx.config.deep
     if deep.time_budget_min is not None:
-        from sonomics.deep.pipeline import time_budget
 
         budget = time_budget(ctx.config, n_train, ctx.run.cache / "deep")
         ctx.console.print(f"  CNN time budget {budget['budget_min']:g} min: "
@@ -88,9 +88,9 @@ def _announce_cost(ctx: StudyContext, n_train: int) -> None:
                           f"(measured {budget['seconds_per_epoch']:.0f} s per epoch of all; "
                           f"ceiling deep.epochs = {deep.epochs})")
         return
-    extra = ctx.config.fusion.oof_folds if ctx.config.fusion.deep_input == "oof_score" else 0
     seconds, how = stage_estimate(list(deep.backbones), n_train, deep.input_size,
-                                  deep.batch_size, deep.epochs, extra, deep.device)
+                                  deep.batch_size, deep.epochs, extra_cnns(ctx.config),
+                                  deep.device)
     ctx.console.print(f"  estimated CNN training time: at most {_duration(seconds)} ({how})")
     if deep.profile == "paper" and not torch.cuda.is_available():
         ctx.console.print("  [yellow]the paper profile on a CPU-only machine:[/yellow] "
