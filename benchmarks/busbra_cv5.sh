@@ -8,10 +8,12 @@
 #
 #   bash benchmarks/busbra_cv5.sh            # every fold not yet recorded
 #   bash benchmarks/busbra_cv5.sh 3          # fold 3 only
+#   RESULTS=benchmarks/results/busbra-cv5-foldmean bash benchmarks/busbra_cv5.sh 1
+#                                            # record into another folder (new code)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SONOMICS=${SONOMICS:-.venv/bin/sonomics}
-RESULTS=benchmarks/results/busbra-cv5
+RESULTS=${RESULTS:-benchmarks/results/busbra-cv5}
 STUDY=runs/bus-bra/study
 mkdir -p "$RESULTS"
 [ -f runs/bus-bra/manifest.csv ] || \

@@ -2,9 +2,10 @@
 
 How much tissue around the lesion a CNN should see depends on the cohort: on the synthetic
 demo, whose malignant signal includes a peritumoural rim, a margin of 0.25 of the ROI's
-size helps; on BrEaST-Lesions-USG the same margin lowered the CNN's out-of-fold training
-AUC from 0.799 to 0.678 (``benchmarks/real_data.md``). No single default serves both, so
-``deep.crop_margin_candidates`` lets the study compare margins the honest way: for each,
+size helps; on BrEaST-Lesions-USG it made no difference beyond noise (out-of-fold AUC
+0.734 with it, 0.712 without, in one run; ``benchmarks/real_data.md``), and comparing
+margins across separate runs is confounded by the epochs each run's time budget allowed.
+So ``deep.crop_margin_candidates`` lets the study compare margins the honest way: for each,
 the fold CNNs of :mod:`sonomics.deep.oof` (patient-grouped folds of the TRAINING cases
 only) score the held-out folds, and the margin with the highest out-of-fold AUC is used
 for everything after (ties: the first listed). The test set chooses nothing. The winner's
