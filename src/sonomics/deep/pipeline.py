@@ -198,11 +198,12 @@ def run_deep(cases: pd.DataFrame, cfg: StudyConfig, out_dir: str | Path, *,
             f"optimistic). Cut-off chosen on it (Youden). Backbone used downstream: "
             f"{get_spec(chosen).label} (best validation AUC {val_auc[chosen]:.3f}; "
             f"validation carved from training).")
-    if cfg.fusion.deep_input == "oof_score":
+    reuse_folds = margin_choice is not None and margin_choice.backbone == chosen
+    if cfg.fusion.deep_input == "oof_score" or reuse_folds:
         note += (" Table 7's Deep Learning model is not this CNN but the mean of its "
-                 f"{cfg.fusion.oof_folds} patient-grouped fold CNNs: the score the fusion "
-                 "and `sonomics predict` use, on the scale of the out-of-fold training "
-                 "scores its cut-off is chosen on.")
+                 "patient-grouped fold CNNs: the score the fusion and `sonomics predict` "
+                 "use, on the scale of the out-of-fold training scores its cut-off is "
+                 "chosen on.")
     if margin_choice is not None:
         note += margin_note(margin_choice)
     if ssl_weights:
@@ -236,7 +237,7 @@ def run_deep(cases: pd.DataFrame, cfg: StudyConfig, out_dir: str | Path, *,
     run.write_features(features, run.deep_features)
     run.write_text(run.table_path("deep_features"), csv_text(features))
     folds = None
-    if margin_choice is not None and margin_choice.backbone == chosen:
+    if reuse_folds:
         folds = margin_choice.folds  # the winning margin's fold CNNs: already trained
     elif cfg.fusion.deep_input == "oof_score":
         folds = out_of_fold_scores(
