@@ -52,7 +52,8 @@ def bundle(ctx: StudyContext) -> None:
 
     if run.cnn_weights.exists():
         tensors["cnn"] = load_file(str(run.cnn_weights))
-    for k in range(1, int((meta.get("deep") or {}).get("fold_cnns", 0)) + 1):
+    n_folds = int((meta.get("deep") or {}).get("fold_cnns", 0))
+    for k in range(1, n_folds + 1):
         tensors[f"cnn_fold-{k}"] = load_file(str(run.cnn_fold_weights(k)))
     segmenter = run.root / "segmentation" / "segmenter"
     if (segmenter / "model.safetensors").exists():
@@ -64,7 +65,6 @@ def bundle(ctx: StudyContext) -> None:
                                                       "weights", "val_dice", "best_epoch")}
         meta["segmenter"]["training_cases"] = len(seg_meta["training_cases"])
     path = save_bundle(run.bundle, meta, models, tensors)
-    n_folds = sum(name.startswith("cnn_fold") for name in tensors)
     ctx.console.print(f"  bundle: {path} ({len(models)} fitted objects"
                       f"{', CNN weights' if 'cnn' in tensors else ''}"
                       f"{f', {n_folds} fold CNNs' if n_folds else ''}"

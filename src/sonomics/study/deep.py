@@ -34,6 +34,7 @@ def deep(ctx: StudyContext, *, progress: bool | None = None) -> None:
     from sonomics.deep.backbones import get_spec
     from sonomics.deep.oof import OOF_SCORE
     from sonomics.deep.pipeline import run_deep
+    from sonomics.torch_io import cpu_copy, write_weights
 
     cfg = ctx.config
     cases = deep_cases(ctx)
@@ -64,8 +65,6 @@ def deep(ctx: StudyContext, *, progress: bool | None = None) -> None:
                          "feature_map": cfg.deep.feature_map,
                          "feature_prefix": f"deep_{chosen}",
                          "fold_cnns": 0 if folds is None else len(folds.states)})
-    from sonomics.torch_io import cpu_copy, write_weights
-
     write_weights(cpu_copy(best.model.state_dict()), ctx.run.cnn_weights)
     for k, state in enumerate(folds.states if folds is not None else [], 1):
         write_weights(state, ctx.run.cnn_fold_weights(k))

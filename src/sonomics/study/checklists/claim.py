@@ -58,9 +58,8 @@ ANSWERS: dict[str, Callable[[RunFacts], Answer]] = {
     "9": lambda f: t.reported(t.preprocessing(f), "methods"),
     "10": lambda f: t.reported("One 2D image per case; handcrafted features from the lesion "
                                "mask (reader 1), the CNN from the mask's bounding box"
-                               + (f" ({f.cfg.deep.margin_words(_chosen_margin(f))})"
-                                  if f.has_deep
-                                  else "") + "."),
+                               + (f" ({f.crop_margin_words})" if f.has_deep else "")
+                               + "."),
     "11": lambda f: t.from_config(f, "deidentification", "De-identification"),
     "12": lambda f: t.reported(t.missing_data(f), "failures"),
     "13": lambda f: t.from_config(f, "imaging_protocol", "Scanners and acquisition "
@@ -117,7 +116,3 @@ ANSWERS: dict[str, Callable[[RunFacts], Answer]] = {
                                   "(the run's bundle/ holds the trained models)"),
     "44": lambda f: t.from_config(f, "funding", "Funding and the funders' role"),
 }
-
-
-def _chosen_margin(f: RunFacts) -> float | None:
-    return f.models.get("deep", {}).get("crop_margin")

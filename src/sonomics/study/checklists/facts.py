@@ -51,6 +51,11 @@ class RunFacts:
         return bool(self.models.get("deep", {}).get("random_init"))
 
     @property
+    def crop_margin_words(self) -> str:
+        """The CNN's crop margin for Methods texts: the one the deep stage used."""
+        return self.cfg.deep.margin_words(self.models.get("deep", {}).get("crop_margin"))
+
+    @property
     def has_clinical(self) -> bool:
         return "clinical" in self.models
 

@@ -48,8 +48,7 @@ def preprocessing(f: RunFacts) -> str:
             f"LoG sigma in {'pixels' if r.sigma_in_pixels else 'mm'}, filters and settings "
             f"from {params}; cases failing validation or extraction excluded and listed.")
     if f.has_deep:
-        margin = d.margin_words(f.models.get("deep", {}).get("crop_margin"))
-        text += (f" CNN input: the lesion's bounding box ({margin}) resized to "
+        text += (f" CNN input: the lesion's bounding box ({f.crop_margin_words}) resized to "
                  f"{d.input_size} px, {d.normalisation.replace('_', '-')} intensity "
                  "normalisation" + (", the ROI mask as third channel" if d.mask_channel else "")
                  + "; augmentation on training images only: random resized crop "
