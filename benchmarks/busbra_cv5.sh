@@ -27,7 +27,7 @@ for fold in ${@:-1 2 3 4 5}; do
   dest="$RESULTS/fold-$fold"; mkdir -p "$dest"
   run="$STUDY/cv/fold-$fold"
   cp "$STUDY/cv/tables/cv_auc.csv" "$dest/cv_auc.csv"
-  for t in table7_all_models table7b_patient_ci calibration_summary; do
+  for t in table5_deep table7_all_models table7b_patient_ci calibration_summary; do
     [ -f "$run/tables/$t.csv" ] && cp "$run/tables/$t.csv" "$dest/"
   done
   { echo "commit: $(git rev-parse --short HEAD)"; echo "finished: $(date -u +%FT%TZ)"
