@@ -17,15 +17,17 @@ from pathlib import Path
 
 import pandas as pd
 
+from sonomics.study.crossval import summarise_folds
+
 
 def fold_aucs(results: Path) -> pd.DataFrame:
     """Test AUC per model (rows) and fold (columns ``Fold K``) from every recorded fold; with
     ``table5_deep.csv`` beside it, also the CNN trained on all training cases (Table 5),
     which Table 7's fold-mean score replaced."""
     columns = []
-    for fold_dir in sorted(results.glob("fold-*"), key=lambda p: int(p.name.split("-")[1])):
+    for fold_dir in sorted(results.glob("fold-*"), key=lambda p: int(p.name.removeprefix("fold-"))):
         table = pd.read_csv(fold_dir / "cv_auc.csv").set_index("Model")
-        fold = f"Fold {fold_dir.name.split('-')[1]}"
+        fold = f"Fold {fold_dir.name.removeprefix('fold-')}"
         aucs = table[fold].astype(float)
         table5 = fold_dir / "table5_deep.csv"
         if table5.is_file():
@@ -40,22 +42,34 @@ def fold_aucs(results: Path) -> pd.DataFrame:
     return pd.concat(columns, axis=1)
 
 
-def mean_sd(row: pd.Series) -> str:
-    sd = row.std(ddof=1) if row.notna().sum() > 1 else float("nan")
-    return f"{row.mean():.3f} ± {sd:.3f}" if sd == sd else f"{row.mean():.3f}"
+def _summarise(aucs: pd.DataFrame) -> pd.DataFrame:
+    """The study's own per-model summary (``sonomics cv``'s cv_auc.csv) of a models x
+    ``Fold K`` frame, indexed by model."""
+    by_fold = aucs.T.rename(index=lambda fold: fold.removeprefix("Fold "))
+    return summarise_folds(by_fold).set_index("Model")
+
+
+def mean_sd(summary: pd.DataFrame, model: str) -> str:
+    """``summarise_folds``'s mean and SD of one model as "mean ± SD" (the mean alone for
+    one fold)."""
+    row = summary.loc[model]
+    return row["Mean AUC"] + ("" if row["SD"] == "–" else f" ± {row['SD']}")
 
 
 def summary(now: pd.DataFrame, before: pd.DataFrame | None) -> str:
     folds = list(now.columns)
+    by_model = _summarise(now)
+    earlier = _summarise(before[folds]) if before is not None else None
     head = ["Model"] + (["Before: mean ± SD"] if before is not None else [])
     head += ["**Now: mean ± SD**", "min – max", *folds]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for model, row in now.iterrows():
+    for model in now.index:
+        row = by_model.loc[model]
         cells = [str(model)]
-        if before is not None:
-            cells.append(mean_sd(before.loc[model, folds]) if model in before.index else "–")
-        cells += [f"**{mean_sd(row)}**", f"{row.min():.3f} – {row.max():.3f}"]
-        cells += [f"{v:.3f}" for v in row]
+        if earlier is not None:
+            cells.append(mean_sd(earlier, model) if model in earlier.index else "–")
+        cells += [f"**{mean_sd(by_model, model)}**", f"{row['Min']} – {row['Max']}"]
+        cells += [row[fold] for fold in folds]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
