@@ -15,8 +15,8 @@ from sonomics.deep.pipeline import run_deep
 
 
 def test_the_budget_buys_whole_epochs_within_one_and_deep_epochs():
-    # 600 s for epochs of 100 s (x 1.2 for validation and checkpoints): 5 epochs
-    assert epochs_for_budget(600, 100, max_epochs=30) == 5
+    # 700 s for epochs of 100 s (x 1.1 for data loading and checkpoints): 6 epochs
+    assert epochs_for_budget(700, 100, max_epochs=30) == 6
     assert epochs_for_budget(600, 100, max_epochs=3) == 3  # deep.epochs stays the ceiling
     assert epochs_for_budget(10, 100, max_epochs=30) == 1  # never zero
     with pytest.raises(ValueError, match="deep.time_budget_min"):
@@ -31,18 +31,43 @@ def test_an_epoch_counts_every_cnn_the_stage_trains():
     assert epoch_seconds(per_step, 100, 10, extra_models=3) == 30.0 + 3 * 7 * 1.0
 
 
+def test_an_epoch_trains_on_what_the_validation_carve_out_leaves_and_scores_the_rest():
+    # 100 cases, 20 % carved out: 8 training steps of 10 and 2 batches scored (a forward
+    # pass is a third of a step); each fold CNN: 66 cases, 13 carved out -> 6 + 2 / 3
+    per_step = {"resnet18": 3.0}
+    assert epoch_seconds(per_step, 100, 10, val_fraction=0.2) == pytest.approx(3 * (8 + 2 / 3))
+    assert epoch_seconds(per_step, 100, 10, extra_models=3, val_fraction=0.2) == pytest.approx(
+        3 * (8 + 2 / 3) + 3 * 3 * (6 + 2 / 3))
+
+
+def test_the_step_time_is_the_median_after_the_slow_first_steps(monkeypatch):
+    # a fresh network's first steps are slow (allocator, kernel set-up): the two warm-up
+    # steps of 5 s must not count, and one slow step among the timed five does not move it
+    durations = iter([5.0, 5.0, 1.0, 1.2, 4.0, 0.9, 1.1])
+    clock = {"now": 0.0, "started": False}
+
+    def fake_clock():
+        if clock["started"]:
+            clock["now"] += next(durations)
+        clock["started"] = not clock["started"]
+        return clock["now"]
+
+    monkeypatch.setattr(estimate.time, "perf_counter", fake_clock)
+    assert estimate.seconds_per_step("resnet18", 32, 2, device="cpu") == pytest.approx(1.1)
+
+
 def test_the_choice_is_measured_once_and_read_back(tmp_path, monkeypatch):
     calls = []
 
-    def fake_step(name, input_size, batch_size, device="auto", steps=2):
+    def fake_step(name, input_size, batch_size, device="auto"):
         calls.append(name)
         return 0.5
 
     monkeypatch.setattr(estimate, "seconds_per_step", fake_step)
     args = dict(backbones=["resnet18"], n_train=64, input_size=32, batch_size=16,
                 max_epochs=50, extra_models=0, device="cpu", cache_dir=tmp_path)
-    first = resolve_budget(1.0, **args)  # 4 steps x 0.5 s = 2 s per epoch: 60 / 2.4 -> 25
-    assert first["epochs"] == 25 and first["seconds_per_epoch"] == 2.0 and calls == ["resnet18"]
+    first = resolve_budget(1.0, **args)  # 4 steps x 0.5 s = 2 s per epoch: 60 / 2.2 -> 27
+    assert first["epochs"] == 27 and first["seconds_per_epoch"] == 2.0 and calls == ["resnet18"]
     monkeypatch.setattr(estimate, "seconds_per_step", lambda *a, **k: 1 / 0)  # must not run
     assert resolve_budget(1.0, **args) == first
     assert json.loads(next(tmp_path.glob("time_budget-*.json")).read_text()) == first
@@ -51,8 +76,9 @@ def test_the_choice_is_measured_once_and_read_back(tmp_path, monkeypatch):
 
 
 def test_the_stage_trains_the_epochs_the_budget_allows(tmp_path, monkeypatch):
-    # 16 training cases in batches of 8 and every step "costing" 10 s: 20 s per epoch
-    # (24 s with the margin), so a 1-minute budget buys 2 epochs, below the ceiling of 6
+    # 16 training cases, 4 carved out for validation, in batches of 8, every step
+    # "costing" 10 s: 2 steps and a validation pass, 23.3 s per epoch (25.7 s with the
+    # margin), so a 1-minute budget buys 2 epochs, below the ceiling of 6
     monkeypatch.setattr(estimate, "seconds_per_step", lambda *a, **k: 10.0)
     cases = write_cohort(tmp_path / "data", n=24)
     cfg = StudyConfig(deep=dict(backbones=["resnet18"], input_size=32, epochs=6, batch_size=8,

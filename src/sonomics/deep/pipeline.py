@@ -336,7 +336,7 @@ def time_budget(cfg: StudyConfig, n_train: int, cache_dir: Path) -> dict:
     deep = cfg.deep
     return resolve_budget(deep.time_budget_min, list(deep.backbones), n_train,
                           deep.input_size, deep.batch_size, deep.epochs, extra_cnns(cfg),
-                          deep.device, cache_dir)
+                          deep.device, cache_dir, val_fraction=deep.val_fraction)
 
 
 def extra_cnns(cfg: StudyConfig) -> int:

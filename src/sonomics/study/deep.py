@@ -89,7 +89,7 @@ def _announce_cost(ctx: StudyContext, n_train: int) -> None:
         return
     seconds, how = stage_estimate(list(deep.backbones), n_train, deep.input_size,
                                   deep.batch_size, deep.epochs, extra_cnns(ctx.config),
-                                  deep.device)
+                                  deep.device, val_fraction=deep.val_fraction)
     ctx.console.print(f"  estimated CNN training time: at most {_duration(seconds)} ({how})")
     if deep.profile == "paper" and not torch.cuda.is_available():
         ctx.console.print("  [yellow]the paper profile on a CPU-only machine:[/yellow] "
