@@ -1,12 +1,12 @@
 """How well the time budget's step timer predicts a CNN's steady training step on this CPU.
 
 ``deep.time_budget_min`` turns minutes into epochs from a few timed training steps
-(``sonomics.deep.estimate.seconds_per_step``). This compares, in the same process and
-alternating so both see the same machine load, the timer before 2026-12-03 (one warm-up
-step, then the slower of two) with the current one (two warm-up steps, then the median
-of five) against the steady step: the median of steps 6-30 of a fresh network. Each
-measurement runs in a fresh Python process, as the study's timer does (its first steps
-pay for the allocator and kernel set-up that later networks in the same process reuse).
+(``sonomics.deep.estimate.seconds_per_step``). This compares, alternating so both see
+the same machine load, the timer before 2026-12-03 (one warm-up step, then the slower of
+two) with the current one (two warm-up steps, then the median of five) against the
+steady step: the median of steps 6-30 of a fresh network. Each measurement runs in a
+fresh Python process, as the study's timer does (its first steps pay for the allocator
+and kernel set-up that later networks in the same process reuse).
 
     python benchmarks/step_timer.py [--backbone resnet18] [--size 128] [--batch 32] [--repeats 5]
 
@@ -19,42 +19,25 @@ import argparse
 import statistics
 import subprocess
 import sys
-import time
+from pathlib import Path
 
 import torch
 
-from sonomics.deep.backbones import build_backbone
-from sonomics.deep.estimate import seconds_per_step
-
-
-def _step_times(name: str, size: int, batch: int, n: int) -> list[float]:
-    net = build_backbone(name, pretrained=False).train()
-    opt = torch.optim.AdamW(net.parameters(), lr=1e-4)
-    x = torch.randn(batch, 3, size, size)
-    y = torch.randint(0, 2, (batch,)).float()
-    loss_fn = torch.nn.BCEWithLogitsLoss()
-    times = []
-    for _ in range(n):
-        tic = time.perf_counter()
-        opt.zero_grad()
-        loss_fn(net(x).squeeze(-1), y).backward()
-        opt.step()
-        times.append(time.perf_counter() - tic)
-    return times
+from sonomics.deep.estimate import seconds_per_step, step_times
 
 
 def old_timer(name: str, size: int, batch: int) -> float:
     """The timer of 4c59a91 and before: one warm-up step, then the slower of two."""
-    return max(_step_times(name, size, batch, 3)[1:])
+    return max(step_times(name, size, batch, "cpu", 3)[1:])
 
 
 def steady_step(name: str, size: int, batch: int) -> float:
-    return statistics.median(_step_times(name, size, batch, 30)[5:])
+    return statistics.median(step_times(name, size, batch, "cpu", 30)[5:])
 
 
 def in_fresh_process(method: str, name: str, size: int, batch: int) -> float:
     """Seconds per step by ``method`` (old, new, steady), measured in a new process."""
-    code = (f"import sys; sys.path.insert(0, {str(__file__.rsplit('/', 1)[0])!r}); "
+    code = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
             f"import step_timer as t; print(t.METHODS[{method!r}]({name!r}, {size}, {batch}))")
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
                          text=True).stdout

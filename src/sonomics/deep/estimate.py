@@ -20,16 +20,10 @@ from sonomics.deep.runtime import resolve_device
 from sonomics.io import atomic_write_text, stable_hash
 
 
-def seconds_per_step(name: str, input_size: int, batch_size: int, device: str = "auto",
-                     warmup: int = 2, steps: int = 5) -> float:
-    """Median seconds of one training step (forward, backward, update) of ``name`` on
-    random data; random weights (the cost does not depend on them).
-
-    The first steps in a fresh process run up to 3x slower than the rest (allocator and
-    kernel set-up), so ``warmup`` steps are discarded and the median of ``steps`` more is
-    returned, which one slow step (another process's burst) does not move. On a 2-core CPU
-    it is within 5 % of the steady step; the slower of two steps after one warm-up, used
-    before, read 1.10x (``benchmarks/step_timer.py``, ``benchmarks/BENCHMARKS.md``)."""
+def step_times(name: str, input_size: int, batch_size: int, device: str = "auto",
+               n: int = 7) -> list[float]:
+    """Seconds of each of ``n`` training steps (forward, backward, update) of a fresh
+    ``name`` on random data; random weights (the cost does not depend on them)."""
     dev = resolve_device(device)
     net = build_backbone(name, pretrained=False).to(dev).train()
     opt = torch.optim.AdamW(net.parameters(), lr=1e-4)
@@ -37,7 +31,7 @@ def seconds_per_step(name: str, input_size: int, batch_size: int, device: str = 
     y = torch.randint(0, 2, (batch_size,), device=dev).float()
     loss_fn = torch.nn.BCEWithLogitsLoss()
     times = []
-    for _ in range(warmup + steps):
+    for _ in range(n):
         tic = time.perf_counter()
         opt.zero_grad()
         loss_fn(net(x).squeeze(-1), y).backward()
@@ -45,6 +39,19 @@ def seconds_per_step(name: str, input_size: int, batch_size: int, device: str = 
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
         times.append(time.perf_counter() - tic)
+    return times
+
+
+def seconds_per_step(name: str, input_size: int, batch_size: int, device: str = "auto",
+                     warmup: int = 2, steps: int = 5) -> float:
+    """Median seconds of one training step of ``name`` (:func:`step_times`).
+
+    The first steps in a fresh process run up to 3x slower than the rest (allocator and
+    kernel set-up), so ``warmup`` steps are discarded and the median of ``steps`` more is
+    returned, which one slow step (another process's burst) does not move. On a 2-core CPU
+    it is within 5 % of the steady step; the slower of two steps after one warm-up, used
+    before, read 1.10x (``benchmarks/step_timer.py``, ``benchmarks/BENCHMARKS.md``)."""
+    times = step_times(name, input_size, batch_size, device, warmup + steps)
     return float(statistics.median(times[warmup:]))
 
 
@@ -59,6 +66,11 @@ def _steps(n_cases: int, batch_size: int) -> int:
     return max(1, -(-n_cases // batch_size))
 
 
+def _carved(n_cases: int, val_fraction: float) -> int:
+    """Cases the validation carve-out takes from ``n_cases`` (the rest trains)."""
+    return round(n_cases * val_fraction)
+
+
 def epoch_seconds(per_step: dict[str, float], n_train: int, batch_size: int,
                   extra_models: int = 0, val_fraction: float = 0.0) -> float:
     """Seconds of ONE epoch of every CNN the stage trains: each backbone on the training
@@ -67,7 +79,7 @@ def epoch_seconds(per_step: dict[str, float], n_train: int, batch_size: int,
     validation carve-out (``val_fraction``) and scores the carve-out once (a forward pass,
     about a third of a training step)."""
     def one(cases: int, step: float) -> float:
-        val = round(cases * val_fraction)
+        val = _carved(cases, val_fraction)
         fit = _steps(cases - val, batch_size)
         return step * (fit + (_steps(val, batch_size) * FORWARD_SHARE if val else 0.0))
 
@@ -93,7 +105,7 @@ def stage_estimate(backbones: list[str], n_train: int, input_size: int, batch_si
     total = epochs * epoch_seconds(per_step, n_train, batch_size, extra_models, val_fraction)
     parts = ", ".join(f"{b} {t:.2f} s/step" for b, t in per_step.items())
     return total, (f"{len(backbones) + extra_models} CNN(s) x {epochs} epochs x "
-                   f"{_steps(n_train - round(n_train * val_fraction), batch_size)} steps "
+                   f"{_steps(n_train - _carved(n_train, val_fraction), batch_size)} steps "
                    f"({parts})")
 
 
