@@ -20,8 +20,8 @@ from sonomics.deep.runtime import resolve_device
 from sonomics.io import atomic_write_text, stable_hash
 
 
-def step_times(name: str, input_size: int, batch_size: int, device: str = "auto",
-               n: int = 7) -> list[float]:
+def step_times(name: str, input_size: int, batch_size: int, device: str,
+               n: int) -> list[float]:
     """Seconds of each of ``n`` training steps (forward, backward, update) of a fresh
     ``name`` on random data; random weights (the cost does not depend on them)."""
     dev = resolve_device(device)
