@@ -86,7 +86,7 @@ HALO_THICKNESS = (0.3, 0.6)
 HALO_STRENGTH = (1.0, 2.0)
 HALO_PATCHINESS = 0.8
 HALO_GAP = 0.0
-#: minutes of CNN training the demo allows (``deep.time_budget_min``; ``make demo`` ≤ 10 min)
+#: minutes of CNN training the demo allows (``deep.time_budget_min``); aims at demo ≤ 10 min
 DEMO_CNN_MINUTES = 6.0
 CATEGORICAL_VARIABLES = list(BINARY_VARIABLES)
 
