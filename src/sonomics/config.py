@@ -162,6 +162,11 @@ class DeepConfig(_Section):
         "and the out-of-fold CNNs; deep.pretrain not counted): the epochs are set from step "
         "times measured before training (recorded, so a rerun keeps them), never above "
         "deep.epochs; unset: deep.epochs")
+    finish_within_min: float | None = Field(
+        None, gt=0, description="aim to finish the whole study within this many minutes of "
+        "stage time: the CNNs train for at most what is left after the stages before them "
+        "(their recorded seconds) and an estimate of those after them; never more than "
+        "deep.time_budget_min (which it needs)")
     batch_size: int = Field(16, ge=1)
     learning_rate: float = Field(1e-4, gt=0)
     warmup_epochs: int = Field(0, ge=0)
@@ -195,6 +200,13 @@ class DeepConfig(_Section):
         picked = "not yet chosen" if chosen is None else f"{chosen:g}"
         return (f"margin {picked}, chosen among {listed} by the CNN's out-of-fold training "
                 "AUC")
+
+    @model_validator(mode="after")
+    def _deadline_needs_a_budget(self) -> DeepConfig:
+        if self.finish_within_min is not None and self.time_budget_min is None:
+            raise ValueError("deep.finish_within_min needs deep.time_budget_min (the most "
+                             "the CNNs may take when the study runs fast)")
+        return self
 
     @model_validator(mode="after")
     def _margin_choice_without_pretraining(self) -> DeepConfig:

@@ -36,6 +36,7 @@ import pandas as pd
 from sonomics.config import StudyConfig
 from sonomics.deep.backbones import get_spec
 from sonomics.deep.dataset import load_crops
+from sonomics.deep.estimate import Deadline, budget_note, resolve_budget
 from sonomics.deep.features import CappedPCA, deep_feature_table, extract_deep_features
 from sonomics.deep.figures import plot_training_curve
 from sonomics.deep.gradcam import gradcam_figure
@@ -107,7 +108,7 @@ def check_cases(cases: pd.DataFrame) -> pd.DataFrame:
 
 def run_deep(cases: pd.DataFrame, cfg: StudyConfig, out_dir: str | Path, *,
              progress: bool = True, pretrained: bool = True,
-             max_steps: int | None = None) -> DeepResult:
+             max_steps: int | None = None, deadline: Deadline | None = None) -> DeepResult:
     """Train, evaluate and explain the configured backbones; write every output.
 
     Args:
@@ -117,6 +118,8 @@ def run_deep(cases: pd.DataFrame, cfg: StudyConfig, out_dir: str | Path, *,
         progress: show rich progress bars.
         pretrained: False trains from random weights on purpose (tests).
         max_steps: cap the steps per epoch (tests, smoke runs).
+        deadline: what ``deep.finish_within_min`` leaves the CNNs (the study computes it
+            from its stages' times); None: ``deep.time_budget_min`` alone.
     """
     run = RunDir(out_dir)
     deep = cfg.deep
@@ -126,7 +129,8 @@ def run_deep(cases: pd.DataFrame, cfg: StudyConfig, out_dir: str | Path, *,
     settings = TrainSettings.from_config(deep, seed=cfg.seed)
     budget = None
     if deep.time_budget_min is not None:
-        budget = time_budget(cfg, int((frame["split"] == "train").sum()), run.cache / "deep")
+        budget = time_budget(cfg, int((frame["split"] == "train").sum()), run.cache / "deep",
+                             deadline=deadline, n_cases=len(frame))
         settings.epochs = budget["epochs"]
     t0 = time.perf_counter()
     margin_choice = None
@@ -214,9 +218,7 @@ def run_deep(cases: pd.DataFrame, cfg: StudyConfig, out_dir: str | Path, *,
                  f"cases only, and the user's folder if given: deep/pretrain_images.csv), "
                  f"then fine-tuned; not ImageNet transfer learning.")
     if budget is not None:
-        note += (f" Epochs: at most {settings.epochs}, set by deep.time_budget_min = "
-                 f"{budget['budget_min']:g} min for {budget['cnns']} CNN(s) from measured "
-                 f"step times ({budget['seconds_per_epoch']:.0f} s per epoch of all of them).")
+        note += budget_note(budget, settings.epochs)
     if random_names:
         note += "\n\n" + RANDOM_INIT_NOTE.format(names=", ".join(random_names))
     run.write_table(table5, "table5_deep", title="Table 5. Deep learning models", note=note)
@@ -329,14 +331,15 @@ def self_supervised_weights(cfg: StudyConfig, frame: pd.DataFrame, crops: np.nda
     return weights
 
 
-def time_budget(cfg: StudyConfig, n_train: int, cache_dir: Path) -> dict:
-    """``deep.time_budget_min`` as epochs (measured once, recorded under ``cache_dir``)."""
-    from sonomics.deep.estimate import resolve_budget
-
+def time_budget(cfg: StudyConfig, n_train: int, cache_dir: Path,
+                deadline: Deadline | None = None, n_cases: int | None = None) -> dict:
+    """``deep.time_budget_min`` (cut to what ``deadline`` leaves) as epochs, measured once
+    and recorded under ``cache_dir``."""
     deep = cfg.deep
     return resolve_budget(deep.time_budget_min, list(deep.backbones), n_train,
                           deep.input_size, deep.batch_size, deep.epochs, extra_cnns(cfg),
-                          deep.device, cache_dir, val_fraction=deep.val_fraction)
+                          deep.device, cache_dir, val_fraction=deep.val_fraction,
+                          deadline=deadline, n_cases=n_cases)
 
 
 def extra_cnns(cfg: StudyConfig) -> int:

@@ -6,7 +6,7 @@ stages, fingerprints each one, skips what is unchanged and complete, and records
 peak memory. The study (``sonomics.study``) is one list of such stages.
 """
 
-from sonomics.pipeline.runner import Runner, StageRecord
+from sonomics.pipeline.runner import Runner, StageRecord, recorded_seconds
 from sonomics.pipeline.stage import Stage, StageSkipped
 
-__all__ = ["Runner", "Stage", "StageRecord", "StageSkipped"]
+__all__ = ["Runner", "Stage", "StageRecord", "StageSkipped", "recorded_seconds"]

@@ -30,6 +30,15 @@ from sonomics.system import peak_rss_mb
 MARKERS = Path("cache") / "stages"
 
 
+def recorded_seconds(root: str | Path, name: str) -> float | None:
+    """Seconds stage ``name`` took when it last ran in run directory ``root`` (its
+    marker; a stage skipped as unchanged keeps the time it took), None without one."""
+    try:
+        return float(json.loads((Path(root) / MARKERS / f"{name}.json").read_text())["seconds"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 @dataclass(frozen=True)
 class StageRecord:
     """What happened to one stage in one run."""

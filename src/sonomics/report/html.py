@@ -98,6 +98,8 @@ def methods_summary(cfg: StudyConfig, notes: list[str],
         + f"{dl.optimizer} with cosine learning-rate decay, {dl.epochs} epochs at most"
         + (f", as many as a {dl.time_budget_min:g}-min time budget allows"
            if dl.time_budget_min else "")
+        + (f" within a {dl.finish_within_min:g}-min target for the whole study"
+           if dl.finish_within_min else "")
         + f", {weights}; deep features reduced by PCA to at most {dl.pca_components} components "
         "fitted on the training set.",
         "Evaluation: AUC with DeLong 95% CI; accuracy, sensitivity, specificity, PPV and NPV "

@@ -62,7 +62,8 @@ class Study:
         self.dir = RunDir(self.out)
         self.console = console or Console(stderr=True)
         self.records: list[StageRecord] = []
-        self.context = StudyContext(config, self.dir, self.console)
+        self.context = StudyContext(config, self.dir, self.console,
+                                    stage_order=[s.name for s in STAGES])
 
     @classmethod
     def from_config(cls, path: str | Path, *, out: str | Path | None = None,

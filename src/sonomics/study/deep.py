@@ -9,13 +9,18 @@ PCA (skops), the objects ``sonomics predict`` applies.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
-from sonomics.pipeline import Stage
+from sonomics.pipeline import Stage, recorded_seconds
 from sonomics.rundir import Model
 from sonomics.study.context import StudyContext
 from sonomics.study.outline import Section, figure, table
+
+if TYPE_CHECKING:
+    from sonomics.deep.estimate import Deadline
 
 
 def deep_cases(ctx: StudyContext) -> pd.DataFrame:
@@ -38,9 +43,11 @@ def deep(ctx: StudyContext, *, progress: bool | None = None) -> None:
 
     cfg = ctx.config
     cases = deep_cases(ctx)
-    _announce_cost(ctx, int((cases["split"] == "train").sum()))
+    deadline = study_deadline(ctx)
+    _announce_cost(ctx, int((cases["split"] == "train").sum()), len(cases), deadline)
     result = run_deep(cases, cfg, ctx.run.root,
-                      progress=ctx.console.is_terminal if progress is None else progress)
+                      progress=ctx.console.is_terminal if progress is None else progress,
+                      deadline=deadline)
     chosen, scores, folds = result.chosen, result.scores, result.folds
     # with fold CNNs, the deep-learning model is their mean (see sonomics.deep.oof)
     prob = scores[chosen] if folds is None else pd.Series(folds.fold_mean, index=scores.index)
@@ -70,7 +77,30 @@ def deep(ctx: StudyContext, *, progress: bool | None = None) -> None:
         write_weights(state, ctx.run.cnn_fold_weights(k))
 
 
-def _announce_cost(ctx: StudyContext, n_train: int) -> None:
+#: the stages after fusion (nomogram, comparators, evaluation, checklists, report, bundle)
+#: took 4-6 s together on the demo cohort; set aside generously
+AFTER_FUSION_SECONDS = 15.0
+
+
+def study_deadline(ctx: StudyContext) -> Deadline | None:
+    """``deep.finish_within_min`` as the CNN stage sees it. Spent: the recorded seconds of
+    the stages before it. After: the fusion stage refits the radiomics model's selection
+    and classifier search on the fused features, so it is estimated by the radiomics-model
+    stage's recorded seconds, plus :data:`AFTER_FUSION_SECONDS` for the rest."""
+    from sonomics.deep.estimate import Deadline
+
+    minutes = ctx.config.deep.finish_within_min
+    if minutes is None:
+        return None
+    order = list(ctx.stage_order)
+    before = order[:order.index(DEEP.name)] if DEEP.name in order else []
+    spent = sum(recorded_seconds(ctx.run.root, name) or 0.0 for name in before)
+    after = (recorded_seconds(ctx.run.root, "radiomics_model") or 0.0) + AFTER_FUSION_SECONDS
+    return Deadline(minutes * 60, spent, after)
+
+
+def _announce_cost(ctx: StudyContext, n_train: int, n_cases: int,
+                   deadline: Deadline | None) -> None:
     """Print the stage's estimated time before it starts; on a CPU-only machine with the
     paper's profile, say so and suggest the quick one (the profile is not changed)."""
     import torch
@@ -80,9 +110,15 @@ def _announce_cost(ctx: StudyContext, n_train: int) -> None:
 
     deep = ctx.config.deep
     if deep.time_budget_min is not None:
-
-        budget = time_budget(ctx.config, n_train, ctx.run.cache / "deep")
-        ctx.console.print(f"  CNN time budget {budget['budget_min']:g} min: "
+        budget = time_budget(ctx.config, n_train, ctx.run.cache / "deep", deadline, n_cases)
+        if "deadline" in budget:
+            cut = budget["deadline"]
+            ctx.console.print(f"  study deadline {cut['total_min']:g} min: stages before "
+                              f"took {cut['spent_seconds']:.0f} s; {cut['after_seconds']:.0f}"
+                              f" s set aside for those after and {cut['own_seconds']:.0f} s "
+                              f"for this stage's scoring: {cut['left_min']:g} min left")
+        minutes = budget.get("training_min", budget["budget_min"])  # older records: no cut
+        ctx.console.print(f"  CNN time budget {minutes:g} min: "
                           f"{budget['epochs']} epoch(s) at most for {budget['cnns']} CNN(s) "
                           f"(measured {budget['seconds_per_epoch']:.0f} s per epoch of all; "
                           f"ceiling deep.epochs = {deep.epochs})")
